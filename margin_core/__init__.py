@@ -1,0 +1,1 @@
+"""Margin's core: the store, the sync, the pure-polars engine, reports, the SDK and the CLI."""
