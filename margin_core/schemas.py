@@ -1,0 +1,154 @@
+"""One `pl.Schema` per frame that crosses a module boundary, and the check engine functions run on input."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from margin_core.errors import SchemaError
+
+TOKEN_COLUMNS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+
+USAGE = pl.Schema(
+    {
+        "usage_id": pl.Int64,
+        "day": pl.Date,
+        "provider": pl.String,
+        "model": pl.String,
+        "api_key_id": pl.String,
+        "project_id": pl.String,
+        "user_id": pl.String,
+        "input_tokens": pl.Int64,
+        "cached_input_tokens": pl.Int64,
+        "cache_write_tokens": pl.Int64,
+        "cache_write_1h_tokens": pl.Int64,
+        "output_tokens": pl.Int64,
+        "requests": pl.Int64,
+        "cost_micros": pl.Int64,
+        "cost_source": pl.String,
+        "source": pl.String,
+    }
+)
+
+# Request events, rolled up on write (DESIGN §7): one row per key, `requests` events in it.
+EVENTS = pl.Schema(
+    {
+        "day": pl.Date,
+        "customer_id": pl.String,
+        "feature": pl.String,
+        "provider": pl.String,
+        "model": pl.String,
+        "api_key_id": pl.String,
+        "metadata_json": pl.String,
+        "has_cost": pl.Boolean,
+        "requests": pl.Int64,
+        "input_tokens": pl.Int64,
+        "cached_input_tokens": pl.Int64,
+        "cache_write_tokens": pl.Int64,
+        "cache_write_1h_tokens": pl.Int64,
+        "output_tokens": pl.Int64,
+        "cost_micros": pl.Int64,
+    }
+)
+
+MAPPINGS = pl.Schema({"provider": pl.String, "dimension": pl.String, "value": pl.String, "customer_id": pl.String})
+
+CUSTOMERS = pl.Schema(
+    {
+        "customer_id": pl.String,
+        "name": pl.String,
+        "email": pl.String,
+        "tier": pl.String,
+        "segment": pl.String,
+        "region": pl.String,
+        "metadata_json": pl.String,
+        "source": pl.String,
+    }
+)
+
+ALIASES = pl.Schema({"alias": pl.String, "customer_id": pl.String})
+
+REVENUE = pl.Schema(
+    {
+        "kind": pl.String,
+        "customer_id": pl.String,
+        "source_id": pl.String,
+        "service_start": pl.Date,
+        "service_end": pl.Date,
+        "amount": pl.Int64,
+        "currency": pl.String,
+        "amount_usd_cents": pl.Int64,
+        "plan": pl.String,
+        "description": pl.String,
+    }
+)
+
+# Per-token rates in atto-dollars (1e-18 USD): exact for every published price, Int128 products never
+# overflow. `known` is False where neither an override nor genai-prices has the model (DESIGN §4.1).
+RATES = pl.Schema(
+    {
+        "provider": pl.String,
+        "model": pl.String,
+        "day": pl.Date,
+        "input_atto": pl.Int64,
+        "cached_input_atto": pl.Int64,
+        "cache_write_atto": pl.Int64,
+        "cache_write_1h_atto": pl.Int64,
+        "output_atto": pl.Int64,
+        "known": pl.Boolean,
+    }
+)
+
+PRICE_OVERRIDES = pl.Schema(
+    {
+        "provider": pl.String,
+        "model": pl.String,
+        "effective_from": pl.Date,
+        "input_atto": pl.Int64,
+        "cached_input_atto": pl.Int64,
+        "cache_write_atto": pl.Int64,
+        "cache_write_1h_atto": pl.Int64,
+        "output_atto": pl.Int64,
+    }
+)
+
+# The attribution ledger: every cost, request and token of a range, each on one customer (or none).
+LEDGER = pl.Schema(
+    {
+        "day": pl.Date,
+        "customer_id": pl.String,  # null: unattributed
+        "feature": pl.String,
+        "provider": pl.String,
+        "model": pl.String,
+        "metadata_json": pl.String,
+        "cost_micros": pl.Int64,
+        "estimated_micros": pl.Int64,
+        "requests": pl.Int64,
+        "input_tokens": pl.Int64,
+        "cached_input_tokens": pl.Int64,
+        "cache_write_tokens": pl.Int64,
+        "output_tokens": pl.Int64,
+    }
+)
+
+UNATTRIBUTED = pl.Schema(
+    {
+        "day": pl.Date,
+        "provider": pl.String,
+        "dimension": pl.String,
+        "value": pl.String,
+        "model": pl.String,
+        "cost_micros": pl.Int64,
+        "requests": pl.Int64,
+        "cost_source": pl.String,
+    }
+)
+
+DAILY_REVENUE = pl.Schema({"customer_id": pl.String, "day": pl.Date, "plan": pl.String, "revenue_cents": pl.Int64})
+
+
+def require(frame: pl.LazyFrame | pl.DataFrame, schema: pl.Schema, *, frame_name: str) -> None:
+    """Raise SchemaError naming the missing and available columns when `frame` lacks any of `schema`."""
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    missing = [name for name in schema.names() if name not in names]
+    if missing:
+        raise SchemaError(f"{frame_name} is missing column(s) {missing}; it has {names}")

@@ -1,0 +1,56 @@
+"""Configuration from the environment (DESIGN §5): the store URL, provider keys and base URLs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_ROOT / "data"
+DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'margin.db'}"
+
+# Environment variables that carry a provider key, in the order they are tried (DESIGN §5).
+KEY_ENV = {
+    "openai": ("OPENAI_ADMIN_KEY",),
+    "anthropic": ("ANTHROPIC_ADMIN_KEY",),
+    "openrouter": ("OPENROUTER_MANAGEMENT_KEY", "OPENROUTER_API_KEY"),
+    "stripe": ("STRIPE_API_KEY",),
+}
+BASE_URL_ENV = {
+    "openai": ("MARGIN_OPENAI_BASE_URL", "https://api.openai.com/v1"),
+    "anthropic": ("MARGIN_ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+    "openrouter": ("MARGIN_OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1"),
+    "stripe": ("MARGIN_STRIPE_BASE_URL", "https://api.stripe.com"),
+}
+
+
+def database_url() -> str:
+    """`MARGIN_DATABASE_URL`, else the embedded SQLite store under data/."""
+    return os.environ.get("MARGIN_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def key_from_env(provider: str) -> str | None:
+    """The provider's key from the environment, if any."""
+    for name in KEY_ENV[provider]:
+        if value := os.environ.get(name, "").strip():
+            return value
+    return None
+
+
+def base_url(provider: str) -> str:
+    """The provider's API base URL, overridable for tests and proxies."""
+    name, default = BASE_URL_ENV[provider]
+    return os.environ.get(name) or default
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKeySource:
+    """Where the Fernet key for secrets at rest comes from: `MARGIN_SECRET_KEY`, else a 0600 key file."""
+
+    env_value: str | None
+    key_file: Path
+
+
+def secret_key_source() -> SecretKeySource:
+    return SecretKeySource(os.environ.get("MARGIN_SECRET_KEY"), DATA_DIR / "secret.key")

@@ -1,0 +1,126 @@
+"""Event ingest: de-duplicate on event_id, then roll up into `event_rollup` (DESIGN §7).
+
+One transaction per batch: the new events' 64-bit digests go into `event_seen` and their sums into the
+rollup rows, so a batch is either wholly written or not at all, and a re-sent event is never counted
+twice. Both statements are plain SQL that SQLite and PostgreSQL share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
+
+import polars as pl
+from sqlalchemy import Engine, text
+
+from connectors.records import EventRecord
+
+ROLLUP_KEY = ("day", "customer_id", "feature", "provider", "model", "api_key_id", "metadata_json", "has_cost")
+SUMMED = (
+    "requests",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "cost_micros",
+    "latency_ms_sum",
+)
+_MICRO = Decimal("0.000001")
+
+
+def event_key(event_id: str) -> int:
+    """The signed 64-bit digest `event_seen` keeps for an event id."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def metadata_json(metadata: Mapping[str, object]) -> str:
+    """Canonical JSON for a metadata dict (sorted keys), so equal metadata rolls up together."""
+    if not metadata:
+        return "{}"
+    return _canonical_json(tuple(sorted((str(k), str(v)) for k, v in metadata.items())))
+
+
+@lru_cache(maxsize=4096)
+def _canonical_json(items: tuple[tuple[str, str], ...]) -> str:
+    # Capture sees the same few metadata dicts over and over: encode each once.
+    return json.dumps(dict(items), separators=(",", ":"))
+
+
+def usd_to_micros(amount: Decimal) -> int:
+    """Dollars to integer micro-dollars, rounded half-even (DESIGN §3)."""
+    return int(amount.quantize(_MICRO, rounding=ROUND_HALF_EVEN) * 1_000_000)
+
+
+def events_frame(records: Sequence[EventRecord]) -> pl.DataFrame:
+    """The batch as one frame with its event keys, one column per rollup field."""
+    return pl.DataFrame(
+        {
+            "event_key": [event_key(r.event_id) for r in records],
+            "day": [r.ts.astimezone(UTC).date() for r in records],
+            "customer_id": [r.customer_id for r in records],
+            "feature": [r.feature for r in records],
+            "provider": [r.provider for r in records],
+            "model": [r.model for r in records],
+            "api_key_id": [r.api_key_id for r in records],
+            "metadata_json": [metadata_json(r.metadata) for r in records],
+            "has_cost": [r.cost_usd is not None for r in records],
+            "input_tokens": [r.input_tokens for r in records],
+            "cached_input_tokens": [r.cached_input_tokens for r in records],
+            "cache_write_tokens": [r.cache_write_tokens for r in records],
+            "cache_write_1h_tokens": [r.cache_write_1h_tokens for r in records],
+            "output_tokens": [r.output_tokens for r in records],
+            "cost_micros": [0 if r.cost_usd is None else usd_to_micros(r.cost_usd) for r in records],
+            "latency_ms_sum": [r.latency_ms or 0 for r in records],
+        },
+        schema_overrides={"day": pl.Date, "event_key": pl.Int64},
+    )
+
+
+def ingest_events(engine: Engine, records: Sequence[EventRecord]) -> int:
+    """Write the events not seen before, in one transaction; return how many were new."""
+    if not records:
+        return 0
+    return ingest_frame(engine, events_frame(records))
+
+
+def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
+    """Write a frame of `events_frame`'s shape; events whose key was seen before are skipped."""
+    batch = batch.unique("event_key", keep="first", maintain_order=True)
+    keys = batch["event_key"].to_list()
+    with engine.begin() as connection:
+        seen: set[int] = set()
+        for start in range(0, len(keys), 50_000):
+            chunk = keys[start : start + 50_000]
+            placeholder = ",".join(str(k) for k in chunk)  # integers only: no injection possible
+            rows = connection.execute(text(f"SELECT event_key FROM event_seen WHERE event_key IN ({placeholder})"))
+            seen.update(row[0] for row in rows)
+        fresh = batch.filter(~pl.col("event_key").is_in(list(seen))) if seen else batch
+        if fresh.is_empty():
+            return 0
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        param = "?" if engine.dialect.name == "sqlite" else "%s"
+        cursor.executemany(
+            f"INSERT INTO event_seen (event_key) VALUES ({param})",
+            [(k,) for k in fresh["event_key"].sort().to_list()],  # sorted: B-tree inserts stay local
+        )
+        rolled = (
+            fresh.with_columns(pl.lit(1, pl.Int64).alias("requests"))
+            .group_by(ROLLUP_KEY)
+            .agg(pl.col(name).sum() for name in SUMMED)
+        )
+        columns = (*ROLLUP_KEY, *SUMMED)
+        updates = ", ".join(f"{c} = event_rollup.{c} + excluded.{c}" for c in SUMMED)
+        cursor.executemany(
+            f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({', '.join([param] * len(columns))}) "
+            f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
+            rolled.select(columns).rows(),
+        )
+        cursor.close()
+        return fresh.height
