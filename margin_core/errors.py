@@ -1,10 +1,10 @@
 """Errors of margin_core, each with a message meant for the user.
 
-    MarginError
-    ├── ImportFileError     a canonical CSV rejected whole (line number and reason)
-    ├── DemoWorkspaceError  a sync or import into the demo workspace
-    ├── SchemaError         a frame without the columns an engine function needs
-    └── ConfigError         a missing key, a bad URL or setting
+MarginError
+├── ImportFileError     a canonical CSV rejected whole (line number and reason)
+├── DemoWorkspaceError  a sync or import into the demo workspace
+├── SchemaError         a frame without the columns an engine function needs
+└── ConfigError         a missing key, a bad URL or setting
 """
 
 from __future__ import annotations

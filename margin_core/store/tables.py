@@ -42,7 +42,9 @@ class CustomerAlias(SQLModel, table=True):
 class ProviderUsage(SQLModel, table=True):
     __tablename__ = "provider_usage"
     __table_args__ = (
-        UniqueConstraint("day", "provider", "model", "api_key_id", "project_id", "user_id", name="uq_usage_key"),
+        UniqueConstraint(
+            "day", "provider", "model", "api_key_id", "project_id", "user_id", name="uq_usage_key"
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     day: date = Field(index=True)
@@ -92,7 +94,14 @@ class EventRollup(SQLModel, table=True):
     __tablename__ = "event_rollup"
     __table_args__ = (
         UniqueConstraint(
-            "day", "customer_id", "feature", "provider", "model", "api_key_id", "metadata_json", "has_cost",
+            "day",
+            "customer_id",
+            "feature",
+            "provider",
+            "model",
+            "api_key_id",
+            "metadata_json",
+            "has_cost",
             name="uq_event_rollup_key",
         ),
     )

@@ -1,0 +1,143 @@
+"""The command line (DESIGN §5): `python -m margin_core --db URL demo|import|sync|report …`.
+
+Imports stay lazy so a report starts fast; errors are one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m margin_core", description="Margin: LLM cost vs revenue.")
+    parser.add_argument(
+        "--db", help="SQLAlchemy URL of the store (default: MARGIN_DATABASE_URL or data/margin.db)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="create the deterministic demo workspace")
+    demo.add_argument(
+        "--today", type=_day, help="the demo's 120 days end the day before this (default: today)"
+    )
+    demo.add_argument("--clear", action="store_true", help="empty a demo store for your own data")
+
+    imp = commands.add_parser("import", help="import a canonical CSV file")
+    imp.add_argument("kind", choices=("customers", "usage", "mappings", "events", "revenue", "rates"))
+    imp.add_argument("file", type=Path)
+
+    sync = commands.add_parser("sync", help="run the connectors that have keys")
+    sync.add_argument("--provider", choices=("openai", "anthropic", "openrouter", "stripe"))
+    sync.add_argument("--today", type=_day, help="exclusive end of every provider window (default: today)")
+    sync.add_argument("--days", type=int, help="bound the first sync's backfill (default: provider maximum)")
+
+    rep = commands.add_parser("report", help="print a report for a date range")
+    rep.add_argument(
+        "kind",
+        choices=(
+            "customers",
+            "models",
+            "providers",
+            "features",
+            "tiers",
+            "segments",
+            "over-time",
+            "unattributed",
+        ),
+    )
+    rep.add_argument("--start", type=_day, required=True, help="first day (inclusive)")
+    rep.add_argument("--end", type=_day, required=True, help="end day (exclusive)")
+    rep.add_argument("--format", choices=("csv", "json"), default="csv")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from margin_core.errors import MarginError
+
+    try:
+        return _run(args)
+    except MarginError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except Exception as exc:  # connectors' errors and anything else: one line, no traceback
+        from connectors.errors import ConnectorError
+
+        if isinstance(exc, ConnectorError):
+            sys.stderr.write(f"error: {exc}\n")
+            return 1
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    from margin_core.store.db import make_engine
+
+    engine = make_engine(args.db)
+    if args.command == "demo":
+        from margin_core import demo
+
+        if args.clear:
+            demo.clear(engine)
+            sys.stderr.write("demo workspace cleared: the store is empty and ready for your own data\n")
+            return 0
+        today = args.today or datetime.now(UTC).date()
+        summary = demo.build(engine, today=today)
+        sys.stderr.write(f"demo workspace created: {summary}\n")
+        return 0
+    if args.command == "import":
+        from margin_core import ingest
+
+        count = ingest.import_file(engine, args.kind, args.file)
+        sys.stderr.write(f"imported {count} {args.kind} row(s) from {args.file}\n")
+        return 0
+    if args.command == "sync":
+        from margin_core import sync
+
+        today = args.today or datetime.now(UTC).date()
+        results = sync.sync_all(engine, only=args.provider, today=today, days=args.days, progress=_progress)
+        failed = [r for r in results if r.status != "ok"]
+        if not results:
+            sys.stderr.write("nothing to sync: no keys saved in the app and none in the environment\n")
+        return 1 if failed else 0
+    if args.command == "report":
+        return _report(engine, args)
+    raise AssertionError(args.command)
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
+
+
+def _report(engine: object, args: argparse.Namespace) -> int:
+    from margin_core import output, reports
+    from margin_core.workspace import load_workspace
+
+    if args.end <= args.start:
+        sys.stderr.write("error: --end must be after --start (the end is exclusive)\n")
+        return 2
+    workspace = load_workspace(engine)  # type: ignore[arg-type]
+    frame = reports.to_cli_frame(
+        reports.report(workspace, args.kind, start=args.start, end=args.end), args.kind
+    )
+    sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
+    for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
+        sys.stderr.write(f"warning: {line}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

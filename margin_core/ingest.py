@@ -1,0 +1,127 @@
+"""Use case: write a validated import into the store, all or nothing (DESIGN §5, §8)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Connection, Engine
+
+from margin_core import currency, imports, schemas
+from margin_core.errors import DemoWorkspaceError
+from margin_core.store import repo
+from margin_core.store.events import events_frame, ingest_frame, usd_to_micros
+
+DEMO_MESSAGE = (
+    "this store holds the demo workspace; real data is never mixed into it. Clear it first on the "
+    "Settings page or with `python -m margin_core demo --clear`."
+)
+
+
+def ensure_not_demo(connection: Connection) -> None:
+    """Refuse to write real data into the demo workspace."""
+    if repo.read_settings(connection).get("workspace_kind") == "demo":
+        raise DemoWorkspaceError(DEMO_MESSAGE)
+
+
+def import_file(engine: Engine, kind: str, path: Path) -> int:
+    """Validate the whole file, then write it in one transaction; return the rows written."""
+    parsed = imports.parse_file(kind, path)
+    return write_parsed(engine, parsed)
+
+
+def write_parsed(engine: Engine, parsed: imports.Parsed) -> int:
+    """Write a parsed import (refused in a demo store)."""
+    with engine.connect() as connection:
+        ensure_not_demo(connection)
+    if parsed.kind == "events":
+        return ingest_frame(engine, events_frame(parsed.rows)) if parsed.rows else 0
+    with engine.begin() as connection:
+        count = _write(connection, parsed)
+        repo.set_setting(connection, "workspace_kind", "own")
+        repo.bump_version(connection)
+    return count
+
+
+def _write(connection: Connection, parsed: imports.Parsed) -> int:
+    rows = parsed.rows
+    if parsed.kind == "customers":
+        return repo.upsert_customers(connection, rows)
+    if parsed.kind == "mappings":
+        return repo.upsert_mappings(connection, rows)
+    if parsed.kind == "rates":
+        return repo.upsert_rates(connection, rows)
+    if parsed.kind == "usage":
+        return repo.upsert_usage(connection, usage_frame(rows))
+    if parsed.kind == "revenue":
+        table = repo.read_exchange_rates(connection)
+        lines = [
+            (
+                source_id,
+                "csv",
+                customer_id,
+                start,
+                end,
+                amount,
+                code,
+                currency.usd_cents(amount, code, table=table),
+                None,
+                "",
+                "",
+            )
+            for customer_id, source_id, start, end, amount, code in rows
+        ]
+        return repo.upsert_revenue(connection, lines)
+    raise AssertionError(parsed.kind)
+
+
+def usage_frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
+    """Canonical usage rows (cost_usd Decimal or None) as a frame ready for `repo.upsert_usage`."""
+    records = [
+        (
+            *row[:10],
+            0,
+            row[10],
+            usd_to_micros(row[11]) if isinstance(row[11], Decimal) else 0,
+            "reported" if row[11] is not None else "estimated",
+            "csv",
+        )
+        for row in rows
+    ]
+    schema = {name: dtype for name, dtype in schemas.USAGE.items() if name != "usage_id"}
+    order = [
+        "day",
+        "provider",
+        "model",
+        "api_key_id",
+        "project_id",
+        "user_id",
+        "input_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "cache_write_1h_tokens",
+        "requests",
+        "cost_micros",
+        "cost_source",
+        "source",
+    ]
+    frame = pl.DataFrame(records, schema=[(c, schema[c]) for c in order], orient="row")
+    # A file may repeat a bucket; rows that share a natural key are summed, never written over each other.
+    key = list(repo.USAGE_KEY)
+    return (
+        frame.group_by(key, maintain_order=True)
+        .agg(pl.col(c).sum() for c in order if c not in key and c not in ("cost_source", "source"))
+        .join(
+            frame.group_by(key).agg(
+                pl.when((pl.col("cost_source") == "estimated").any())
+                .then(pl.lit("estimated"))
+                .otherwise(pl.lit("reported"))
+                .first()
+                .alias("cost_source"),
+                pl.col("source").first(),
+            ),
+            on=key,
+        )
+    )

@@ -1,0 +1,178 @@
+"""The reports of DESIGN §5 for a range, from a workspace snapshot; one place for every column rule.
+
+Frames returned here keep money as integer micro-dollars (`*_micros`); `to_cli_frame` turns them
+into the CLI's columns (USD with two decimals, margin_pct with four, rounded half-up only there).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from margin_core.engine import attribution, dimensions, granularity, margins, revenue
+from margin_core.workspace import Workspace
+
+ReportKind = Literal[
+    "customers", "models", "providers", "features", "tiers", "segments", "over-time", "unattributed"
+]
+REPORT_KINDS: tuple[ReportKind, ...] = (
+    "customers",
+    "models",
+    "providers",
+    "features",
+    "tiers",
+    "segments",
+    "over-time",
+    "unattributed",
+)
+_DIMENSION_TAIL = ["revenue_usd", "cost_usd", "margin_usd", "margin_pct", "requests", "tokens"]
+COLUMNS: dict[str, list[str]] = {
+    "customers": [
+        "customer_id",
+        "customer_name",
+        "tier",
+        "revenue_usd",
+        "cost_usd",
+        "margin_usd",
+        "margin_pct",
+        "status",
+        "estimated_cost_usd",
+    ],
+    "models": ["model", "provider", *_DIMENSION_TAIL],
+    "providers": ["provider", *_DIMENSION_TAIL],
+    "features": ["feature", *_DIMENSION_TAIL],
+    "tiers": ["tier", *_DIMENSION_TAIL],
+    "segments": ["segment", *_DIMENSION_TAIL],
+    "over-time": ["period_start", "granularity", "revenue_usd", "cost_usd", "margin_usd", "margin_pct"],
+    "unattributed": ["provider", "dimension", "value", "cost_usd", "requests", "first_day", "last_day"],
+}
+
+
+def _in_range(start: date, end: date) -> pl.Expr:
+    return (pl.col("day") >= start) & (pl.col("day") < end)
+
+
+def ledger(workspace: Workspace, *, start: date, end: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The range's attribution ledger and unattributed rows (lazy)."""
+    return attribution.attribute(
+        workspace.usage.lazy().filter(_in_range(start, end)),
+        events=workspace.events.lazy().filter(_in_range(start, end)),
+        mappings=workspace.mappings.lazy(),
+    )
+
+
+def daily_revenue(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
+    """Recognized revenue per customer, day and plan in the range, US cents."""
+    return revenue.recognize_daily(workspace.revenue.lazy(), start=start, end=end)
+
+
+def customer_margins(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """The `customers` report, in micro-dollars."""
+    led, _ = ledger(workspace, start=start, end=end)
+    return margins.customer_margins(
+        led,
+        daily_revenue=daily_revenue(workspace, start=start, end=end),
+        customers=workspace.customers.lazy(),
+        break_even=workspace.break_even,
+    ).collect()
+
+
+def dimension_margins(workspace: Workspace, *, start: date, end: date, dimension: str) -> pl.DataFrame:
+    """Cross-subsidy rows for one dimension: feature, model, provider, tier, segment, region, meta:<key>,
+    or cmeta:<key> (a customer metadata key)."""
+    led, _ = ledger(workspace, start=start, end=end)
+    daily = daily_revenue(workspace, start=start, end=end)
+    if dimension in dimensions.CUSTOMER_COLUMNS or dimension.startswith("cmeta:"):
+        attribute = dimension.replace("cmeta:", "meta:")
+        frame = dimensions.by_customer_attribute(
+            led,
+            daily_revenue=daily,
+            customers=workspace.customers.lazy(),
+            attribute=attribute,
+            break_even=workspace.break_even,
+        )
+        return frame.rename({"value": dimension.removeprefix("cmeta:")}).collect()
+    values = ["provider", "model"] if dimension == "model" else [dimension]
+    return dimensions.by_usage_attribute(
+        led, daily_revenue=daily, values=values, basis=workspace.basis, break_even=workspace.break_even
+    ).collect()
+
+
+def over_time(
+    workspace: Workspace, *, start: date, end: date, grain: granularity.Granularity | None = None
+) -> pl.DataFrame:
+    """Revenue, cost and margin per day, week or month (adaptive unless `grain` is given)."""
+    led, _ = ledger(workspace, start=start, end=end)
+    return margins.margin_over_time(
+        led,
+        daily_revenue=daily_revenue(workspace, start=start, end=end),
+        start=start,
+        end=end,
+        granularity=grain or granularity.choose_granularity(start, end),
+        break_even=workspace.break_even,
+    ).collect()
+
+
+def unattributed(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """Unattributed spend grouped by (provider, dimension, value), largest first."""
+    _, rows = ledger(workspace, start=start, end=end)
+    return (
+        rows.group_by("provider", "dimension", "value")
+        .agg(
+            pl.col("cost_micros").sum(),
+            pl.col("requests").sum(),
+            pl.col("day").min().alias("first_day"),
+            pl.col("day").max().alias("last_day"),
+        )
+        .sort("cost_micros", "provider", "value", descending=[True, False, False])
+        .collect()
+    )
+
+
+def report(workspace: Workspace, kind: ReportKind, *, start: date, end: date) -> pl.DataFrame:
+    """Any report of DESIGN §5 with its exact columns (money in micro-dollars until `to_cli_frame`)."""
+    if kind == "customers":
+        frame = customer_margins(workspace, start=start, end=end).sort("customer_id")
+    elif kind == "over-time":
+        frame = over_time(workspace, start=start, end=end)
+    elif kind == "unattributed":
+        frame = unattributed(workspace, start=start, end=end)
+    else:
+        dimension = {
+            "models": "model",
+            "providers": "provider",
+            "features": "feature",
+            "tiers": "tier",
+            "segments": "segment",
+        }[kind]
+        frame = dimension_margins(workspace, start=start, end=end, dimension=dimension)
+        frame = frame.sort("cost_micros", descending=True)
+    return frame
+
+
+def usd(micros: pl.Expr) -> pl.Expr:
+    """Micro-dollars as dollar text with two decimals, rounded half-up (away from zero): exact."""
+    cents = (micros.abs().cast(pl.Int64) + 5_000) // 10_000
+    sign = pl.when((micros < 0) & (cents > 0)).then(pl.lit("-")).otherwise(pl.lit(""))
+    return pl.concat_str(
+        sign, (cents // 100).cast(pl.String), pl.lit("."), (cents % 100).cast(pl.String).str.zfill(2)
+    )
+
+
+def pct4(pct: pl.Expr) -> pl.Expr:
+    """A fraction with four decimals, rounded half-up."""
+    return pct.round(4, mode="half_away_from_zero")
+
+
+def to_cli_frame(frame: pl.DataFrame, kind: ReportKind) -> pl.DataFrame:
+    """The report's CLI columns: USD as exact 2-decimal text, margin_pct as 4-decimal floats."""
+    converted = frame.with_columns(
+        usd(pl.col(c)).alias(c.replace("_micros", "_usd")) for c in frame.columns if c.endswith("_micros")
+    ).rename({"estimated_usd": "estimated_cost_usd"}, strict=False)
+    if "margin_pct" in converted.columns:
+        converted = converted.with_columns(pct4(pl.col("margin_pct")))
+    if "revenue_usd" in COLUMNS[kind] and "revenue_usd" not in converted.columns:
+        converted = converted.with_columns(pl.lit("0.00").alias("revenue_usd"))
+    return converted.select(COLUMNS[kind])

@@ -1,0 +1,297 @@
+"""Reads and writes of the store. Functions take a connection and never commit: the use case does.
+
+Bulk writes go through the DB-API `executemany` with one `INSERT … ON CONFLICT DO UPDATE` that SQLite
+and PostgreSQL share; bulk reads through `db.read_frame` (Arrow-native).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, Engine, text
+
+from margin_core import currency, prices, schemas
+from margin_core.store.db import read_frame
+
+USAGE_KEY = ("day", "provider", "model", "api_key_id", "project_id", "user_id")
+USAGE_VALUES = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "requests",
+    "cost_micros",
+    "cost_source",
+    "source",
+)
+CUSTOMER_COLUMNS = ("customer_id", "name", "email", "tier", "segment", "region", "metadata_json", "source")
+REVENUE_COLUMNS = (
+    "source_id",
+    "kind",
+    "customer_id",
+    "service_start",
+    "service_end",
+    "amount",
+    "currency",
+    "amount_usd_cents",
+    "stripe_rate_to_usd",
+    "plan",
+    "description",
+)
+
+
+def _upsert(
+    connection: Connection,
+    table: str,
+    *,
+    columns: Sequence[str],
+    key: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> int:
+    rows = list(rows)
+    if not rows:
+        return 0
+    marker = "?" if connection.dialect.name == "sqlite" else "%s"
+    updates = [c for c in columns if c not in key]
+    action = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates) if updates else "DO NOTHING"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) {action}"
+    )
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+    return len(rows)
+
+
+def bump_version(connection: Connection) -> None:
+    """Mark the store changed, so cached reports are recomputed (any sync, import or mapping)."""
+    updated = connection.execute(
+        text(
+            "UPDATE setting SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR(20)) WHERE key = 'data_version'"
+        )
+    )
+    if updated.rowcount == 0:
+        connection.execute(text("INSERT INTO setting (key, value) VALUES ('data_version', '1')"))
+
+
+def data_version(engine: Engine) -> int:
+    """The store's change counter."""
+    with engine.connect() as connection:
+        value = connection.execute(text("SELECT value FROM setting WHERE key = 'data_version'")).scalar()
+    return int(value or 0)
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+def upsert_usage(connection: Connection, frame: pl.DataFrame) -> int:
+    """Insert or replace usage rows on their natural key (a re-import of a bucket replaces it)."""
+    columns = (*USAGE_KEY, *USAGE_VALUES)
+    return _upsert(
+        connection, "provider_usage", columns=columns, key=USAGE_KEY, rows=frame.select(columns).rows()
+    )
+
+
+def delete_usage(connection: Connection, *, provider: str, start: Any, end: Any, source: str = "api") -> None:
+    """Remove a provider's rows of a window before writing its fresh fetch (buckets may disappear)."""
+    connection.execute(
+        text("DELETE FROM provider_usage WHERE provider = :p AND source = :s AND day >= :a AND day < :b"),
+        {"p": provider, "s": source, "a": start, "b": end},
+    )
+
+
+def upsert_customers(connection: Connection, rows: Iterable[Sequence[Any]]) -> int:
+    """Insert or replace customers: rows in CUSTOMER_COLUMNS order."""
+    return _upsert(connection, "customer", columns=CUSTOMER_COLUMNS, key=("customer_id",), rows=rows)
+
+
+def upsert_aliases(connection: Connection, rows: Iterable[tuple[str, str]]) -> int:
+    """Link app customer ids (alias) to Stripe customer ids."""
+    return _upsert(connection, "customeralias", columns=("alias", "customer_id"), key=("alias",), rows=rows)
+
+
+def upsert_mappings(connection: Connection, rows: Iterable[tuple[str, str, str, str]]) -> int:
+    """Insert or replace (provider, dimension, value) → customer mappings."""
+    return _upsert(
+        connection,
+        "usage_mapping",
+        columns=("provider", "dimension", "value", "customer_id"),
+        key=("provider", "dimension", "value"),
+        rows=rows,
+    )
+
+
+def upsert_api_keys(connection: Connection, rows: Iterable[tuple[str, str, str, str]]) -> int:
+    """Names of provider API keys: (provider, api_key_id, name, project_id)."""
+    return _upsert(
+        connection,
+        "api_key_label",
+        columns=("provider", "api_key_id", "name", "project_id"),
+        key=("provider", "api_key_id"),
+        rows=rows,
+    )
+
+
+def upsert_revenue(connection: Connection, rows: Iterable[Sequence[Any]]) -> int:
+    """Insert or replace revenue lines on source_id: rows in REVENUE_COLUMNS order."""
+    return _upsert(connection, "revenue_line", columns=REVENUE_COLUMNS, key=("source_id",), rows=rows)
+
+
+def delete_revenue_not_in(connection: Connection, *, kinds: Sequence[str], keep: Sequence[str]) -> None:
+    """Drop lines of these kinds that a full re-list no longer yields (an invoice voided since)."""
+    keep_set = set(keep)
+    existing = connection.execute(
+        text(
+            f"SELECT source_id FROM revenue_line WHERE kind IN ({', '.join(f':k{i}' for i in range(len(kinds)))})"
+        ),
+        {f"k{i}": k for i, k in enumerate(kinds)},
+    ).scalars()
+    stale = [s for s in existing if s not in keep_set]
+    for start in range(0, len(stale), 500):
+        chunk = stale[start : start + 500]
+        connection.execute(
+            text(
+                f"DELETE FROM revenue_line WHERE source_id IN ({', '.join(f':s{i}' for i in range(len(chunk)))})"
+            ),
+            {f"s{i}": s for i, s in enumerate(chunk)},
+        )
+
+
+def upsert_rates(connection: Connection, rows: Iterable[tuple[str, str]]) -> int:
+    """Set exchange rates (currency upper-case, rate as Decimal text) and reconvert revenue."""
+    count = _upsert(
+        connection, "exchange_rate", columns=("currency", "rate_to_usd"), key=("currency",), rows=rows
+    )
+    reconvert_revenue(connection)
+    return count
+
+
+def reconvert_revenue(connection: Connection) -> None:
+    """Recompute every non-USD line's `amount_usd_cents` from the rate table, else Stripe's rate."""
+    table = read_exchange_rates(connection)
+    lines = connection.execute(
+        text(
+            "SELECT id, amount, currency, stripe_rate_to_usd FROM revenue_line WHERE UPPER(currency) <> 'USD'"
+        )
+    ).all()
+    updates = [
+        {
+            "id": row.id,
+            "cents": currency.usd_cents(
+                row.amount,
+                row.currency,
+                table=table,
+                stripe_rate=Decimal(row.stripe_rate_to_usd) if row.stripe_rate_to_usd else None,
+            ),
+        }
+        for row in lines
+    ]
+    if updates:
+        connection.execute(text("UPDATE revenue_line SET amount_usd_cents = :cents WHERE id = :id"), updates)
+
+
+def set_setting(connection: Connection, key: str, value: str) -> None:
+    """Set one key/value setting."""
+    _upsert(connection, "setting", columns=("key", "value"), key=("key",), rows=[(key, value)])
+
+
+def upsert_price_override(connection: Connection, row: Sequence[Any]) -> int:
+    """(provider, model, effective_from, input, cached_input, cache_write, cache_write_1h, output per MTok)."""
+    return _upsert(
+        connection,
+        "price_override",
+        columns=(
+            "provider",
+            "model",
+            "effective_from",
+            "input_per_mtok",
+            "cached_input_per_mtok",
+            "cache_write_per_mtok",
+            "cache_write_1h_per_mtok",
+            "output_per_mtok",
+        ),
+        key=("provider", "model", "effective_from"),
+        rows=[row],
+    )
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+def read_usage(engine: Engine) -> pl.DataFrame:
+    """Every provider usage row."""
+    columns = ", ".join(c if c != "usage_id" else "id AS usage_id" for c in schemas.USAGE.names())
+    return read_frame(engine, f"SELECT {columns} FROM provider_usage", schema=schemas.USAGE)
+
+
+def read_events(engine: Engine) -> pl.DataFrame:
+    """Every rolled-up event row."""
+    return read_frame(
+        engine, f"SELECT {', '.join(schemas.EVENTS.names())} FROM event_rollup", schema=schemas.EVENTS
+    )
+
+
+def read_mappings(engine: Engine) -> pl.DataFrame:
+    return read_frame(
+        engine, "SELECT provider, dimension, value, customer_id FROM usage_mapping", schema=schemas.MAPPINGS
+    )
+
+
+def read_customers(engine: Engine) -> pl.DataFrame:
+    return read_frame(engine, f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customer", schema=schemas.CUSTOMERS)
+
+
+def read_aliases(engine: Engine) -> pl.DataFrame:
+    return read_frame(engine, "SELECT alias, customer_id FROM customeralias", schema=schemas.ALIASES)
+
+
+def read_revenue(engine: Engine) -> pl.DataFrame:
+    return read_frame(
+        engine, f"SELECT {', '.join(schemas.REVENUE.names())} FROM revenue_line", schema=schemas.REVENUE
+    )
+
+
+def read_api_keys(engine: Engine) -> pl.DataFrame:
+    schema = pl.Schema(
+        {"provider": pl.String, "api_key_id": pl.String, "name": pl.String, "project_id": pl.String}
+    )
+    return read_frame(
+        engine, "SELECT provider, api_key_id, name, project_id FROM api_key_label", schema=schema
+    )
+
+
+def read_settings(connection: Connection) -> dict[str, str]:
+    return {row.key: row.value for row in connection.execute(text("SELECT key, value FROM setting"))}
+
+
+def read_exchange_rates(connection: Connection) -> dict[str, Decimal]:
+    rows = connection.execute(text("SELECT currency, rate_to_usd FROM exchange_rate"))
+    return {row.currency.upper(): Decimal(row.rate_to_usd) for row in rows}
+
+
+def read_price_overrides(connection: Connection) -> pl.DataFrame:
+    """Price overrides with rates as atto-dollars per token (PRICE_OVERRIDES schema)."""
+    rows = connection.execute(
+        text(
+            "SELECT provider, model, effective_from, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, "
+            "cache_write_1h_per_mtok, output_per_mtok FROM price_override"
+        )
+    ).all()
+    converted = [(r[0], r[1], r[2], *(prices.per_mtok_to_atto(Decimal(v)) for v in r[3:])) for r in rows]
+    frame = pl.DataFrame(converted, schema=schemas.PRICE_OVERRIDES, orient="row")
+    return frame.with_columns(pl.col("effective_from").cast(pl.Date))
+
+
+def customer_metadata(row: dict[str, str]) -> str:
+    """Canonical JSON of a customer's metadata."""
+    return json.dumps(dict(sorted(row.items())), separators=(",", ":"))

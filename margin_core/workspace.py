@@ -1,0 +1,123 @@
+"""A workspace snapshot: the store's frames loaded once, events priced, ids resolved (DESIGN §4.1, §8).
+
+Reports for any range are computed from a snapshot; the app caches one per store version, the CLI
+loads one per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+from sqlalchemy import Engine
+
+from margin_core import prices, schemas
+from margin_core.engine import pricing
+from margin_core.engine.dimensions import Basis
+from margin_core.engine.margins import DEFAULT_BREAK_EVEN
+from margin_core.store import repo
+
+_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """Frames of one store version, ready for the engine."""
+
+    usage: pl.DataFrame  # USAGE, estimated rows priced
+    events: pl.DataFrame  # EVENTS, each row's own cost in cost_micros, price_known
+    mappings: pl.DataFrame
+    customers: pl.DataFrame
+    revenue: pl.DataFrame
+    api_keys: pl.DataFrame
+    settings: dict[str, str]
+    version: int
+
+    @property
+    def break_even(self) -> float:
+        return float(self.settings.get("break_even_pct", str(DEFAULT_BREAK_EVEN * 100))) / 100
+
+    @property
+    def basis(self) -> Basis:
+        return "tokens" if self.settings.get("allocation_basis") == "tokens" else "requests"
+
+    @property
+    def is_demo(self) -> bool:
+        return self.settings.get("workspace_kind") == "demo"
+
+    def data_range(self) -> tuple[date, date] | None:
+        """First and last day with any usage, events or revenue service."""
+        days = pl.concat(
+            [
+                self.usage.select("day"),
+                self.events.select("day"),
+                self.revenue.select(pl.col("service_start").alias("day")),
+            ]
+        )["day"]
+        if days.is_empty():
+            return None
+        return days.min(), days.max()  # type: ignore[return-value]
+
+
+def load_workspace(engine: Engine) -> Workspace:
+    """Read every frame from the store, resolve customer aliases and price what needs a price."""
+    version = repo.data_version(engine)
+    with engine.connect() as connection:
+        settings = repo.read_settings(connection)
+        overrides = repo.read_price_overrides(connection)
+    usage = repo.read_usage(engine)
+    events = repo.read_events(engine)
+    aliases = repo.read_aliases(engine)
+    mappings = _resolve(repo.read_mappings(engine), aliases)
+    events = _resolve(events, aliases)
+    rate_keys = pl.concat(
+        [
+            events.filter(~pl.col("has_cost")).select("provider", "model", "day"),
+            usage.filter(pl.col("cost_source") == "estimated").select("provider", "model", "day"),
+        ]
+    )
+    rates = prices.rate_table(rate_keys, overrides=overrides).lazy()
+    priced_events = pricing.price_events(events.lazy(), rates=rates).collect()
+    priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates).collect()
+    return Workspace(
+        usage=priced_usage,
+        events=priced_events,
+        mappings=mappings,
+        customers=repo.read_customers(engine),
+        revenue=repo.read_revenue(engine),
+        api_keys=repo.read_api_keys(engine),
+        settings=settings,
+        version=version,
+    )
+
+
+def _resolve(frame: pl.DataFrame, aliases: pl.DataFrame) -> pl.DataFrame:
+    """Replace app customer ids with the Stripe ids they are linked to (DESIGN §8)."""
+    if aliases.is_empty():
+        return frame
+    return (
+        frame.join(
+            aliases.rename({"alias": "customer_id", "customer_id": "_linked"}), on="customer_id", how="left"
+        )
+        .with_columns(pl.coalesce("_linked", "customer_id").alias("customer_id"))
+        .drop("_linked")
+    )
+
+
+def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """Models without a price in the range, with the tokens they carry (never a silent $0, DESIGN §4.1)."""
+    in_range = (pl.col("day") >= start) & (pl.col("day") < end)
+    frames = [
+        workspace.events.filter(in_range & ~pl.col("price_known")).select("provider", "model", *_TOKENS),
+        workspace.usage.filter(in_range & ~pl.col("price_known")).select("provider", "model", *_TOKENS),
+    ]
+    return (
+        pl.concat(frames)
+        .group_by("provider", "model")
+        .agg(pl.sum_horizontal(_TOKENS).sum().alias("tokens"))
+        .sort("tokens", descending=True)
+    )
+
+
+__all__ = ["Workspace", "load_workspace", "schemas", "unpriced_models"]
