@@ -37,9 +37,7 @@ READ_PERMISSIONS = {
 }
 KEY_HINT = (
     "create a restricted key (rk_live_…) in the Stripe Dashboard → Developers → API keys with Read "
-    "access to "
-    + ", ".join(sorted(set(READ_PERMISSIONS.values())))
-    + ", and paste it on the Connections page"
+    "access to " + ", ".join(sorted(set(READ_PERMISSIONS.values()))) + ", and paste it on the Connections page"
 )
 _RAK_PERMISSION = re.compile(r"'(rak_[a-z_]+)'")
 
@@ -54,9 +52,7 @@ def call_with_backoff(request: Callable[[], T], *, endpoint: str, sleep: Sleep) 
                 raise translate_error(exc, endpoint=endpoint) from exc
             retry_after = parse_retry_after(_header(exc, "Retry-After"))
             delay = backoff_delay(attempt, retry_after=retry_after)
-            logger.info(
-                "stripe %s: 429, attempt %d of %d, waiting %.1fs", endpoint, attempt, MAX_ATTEMPTS, delay
-            )
+            logger.info("stripe %s: 429, attempt %d of %d, waiting %.1fs", endpoint, attempt, MAX_ATTEMPTS, delay)
             sleep(delay)
         except stripe.StripeError as exc:
             raise translate_error(exc, endpoint=endpoint) from exc
@@ -82,9 +78,7 @@ def translate_error(exc: stripe.StripeError, *, endpoint: str) -> ConnectorError
     where = f"stripe {endpoint}"
     detail = exc.user_message or str(exc)
     if isinstance(exc, stripe.AuthenticationError):
-        return AuthError(
-            f"{where}: 401, Stripe refused the key; {KEY_HINT}.", provider=PROVIDER, endpoint=endpoint
-        )
+        return AuthError(f"{where}: 401, Stripe refused the key; {KEY_HINT}.", provider=PROVIDER, endpoint=endpoint)
     if isinstance(exc, stripe.PermissionError):
         resource = READ_PERMISSIONS.get(endpoint.split("/")[0], endpoint)
         found = _RAK_PERMISSION.search(detail)

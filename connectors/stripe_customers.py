@@ -44,9 +44,7 @@ def build_customers(
     return records
 
 
-def current_plans(
-    subscriptions: Iterable[stripe.Subscription], *, products: Mapping[str, str]
-) -> dict[str, str]:
+def current_plans(subscriptions: Iterable[stripe.Subscription], *, products: Mapping[str, str]) -> dict[str, str]:
     """Customer id → product name of its most recently created subscription that has not ended."""
     latest: dict[str, stripe.Subscription] = {}
     for sub in subscriptions:

@@ -59,9 +59,7 @@ def build_revenue_lines(snapshot: StripeSnapshot) -> list[RevenueLineRecord]:
     for invoice in counted.values():
         rate = payments.invoice_rate(invoice.id)
         lines = snapshot.invoice_lines.get(invoice.id, invoice.lines.data)
-        by_invoice[invoice.id] = [
-            _invoice_line(invoice, line, products=snapshot.products, rate=rate) for line in lines
-        ]
+        by_invoice[invoice.id] = [_invoice_line(invoice, line, products=snapshot.products, rate=rate) for line in lines]
         _check_total(invoice, by_invoice[invoice.id])
         items.extend(by_invoice[invoice.id])
     by_line = {item.source_id: item for lines in by_invoice.values() for item in lines}
@@ -181,9 +179,7 @@ def _credit_note_items(
             )
             continue
         if cn_line.type == "invoice_line_item":
-            logger.warning(
-                "stripe credit note %s: line %s not found, credited on its date", note.id, cn_line.id
-            )
+            logger.warning("stripe credit note %s: line %s not found, credited on its date", note.id, cn_line.id)
         if credit:
             items.append(
                 RevenueLineRecord(
@@ -252,9 +248,7 @@ def _refund_items(
     lines = by_invoice.get(invoice_id, [])
     parts = split_by_weight(share, [line.amount for line in lines])
     if parts is None:
-        logger.warning(
-            "stripe refund %s: invoice %s has no positive lines, refunded on its day", refund.id, invoice_id
-        )
+        logger.warning("stripe refund %s: invoice %s has no positive lines, refunded on its day", refund.id, invoice_id)
         rate = payments.invoice_rate(invoice_id)
         return [
             RevenueLineRecord(

@@ -63,18 +63,14 @@ class StripeFetch:
 class StripeRevenue:
     """Lists a Stripe account through an injected client; `fetch_all` turns it into records."""
 
-    def __init__(
-        self, client: stripe.StripeClient, *, page_size: int = PAGE_SIZE, sleep: Sleep = time.sleep
-    ) -> None:
+    def __init__(self, client: stripe.StripeClient, *, page_size: int = PAGE_SIZE, sleep: Sleep = time.sleep) -> None:
         self._client = client  # make_client(key, base_url=MARGIN_STRIPE_BASE_URL)
         self._page_size = page_size
         self._sleep = sleep
 
     def test_key(self) -> None:
         """One cheap call that proves the key is accepted and may read customers."""
-        call_with_backoff(
-            lambda: self._client.v1.customers.list({"limit": 1}), endpoint="customers", sleep=self._sleep
-        )
+        call_with_backoff(lambda: self._client.v1.customers.list({"limit": 1}), endpoint="customers", sleep=self._sleep)
 
     def iter_customers(self) -> Iterator[stripe.Customer]:
         """Yield every customer."""
@@ -124,9 +120,7 @@ class StripeRevenue:
     def iter_credit_notes(self) -> Iterator[stripe.CreditNote]:
         """Yield every credit note; each embeds its first lines."""
         v1, limit = self._client.v1, self._page_size
-        return iter_list(
-            lambda: v1.credit_notes.list({"limit": limit}), endpoint="credit_notes", sleep=self._sleep
-        )
+        return iter_list(lambda: v1.credit_notes.list({"limit": limit}), endpoint="credit_notes", sleep=self._sleep)
 
     def iter_credit_note_lines(self, credit_note_id: str) -> Iterator[stripe.CreditNoteLineItem]:
         """Yield every line of one credit note."""
@@ -178,9 +172,7 @@ class StripeRevenue:
         payments = list(self.iter_invoice_payments())
         report(f"stripe: {len(invoices)} invoices, {len(payments)} invoice payments")
         notes = list(self.iter_credit_notes())
-        note_lines = {
-            note.id: list(self.iter_credit_note_lines(note.id)) for note in notes if note.lines.has_more
-        }
+        note_lines = {note.id: list(self.iter_credit_note_lines(note.id)) for note in notes if note.lines.has_more}
         charges = self._list_charges()
         refunds = list(self.iter_refunds())
         report(f"stripe: {len(notes)} credit notes, {len(charges)} charges, {len(refunds)} refunds")
