@@ -112,10 +112,10 @@ class CaptureContext:
     def __call__(self, function: Callable[_P, _R]) -> Callable[_P, _R]:
         """Decorate `function` so that each call runs inside this context."""
         if inspect.iscoroutinefunction(function):
-            coroutine_function = cast(Callable[_P, Coroutine[Any, Any, Any]], function)
+            coroutine_function = cast(Callable[_P, Coroutine[Any, Any, object]], function)
 
             @functools.wraps(function)
-            async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> Any:
+            async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> object:
                 # A token per call, not on self: the same decorated function may run in many tasks at once.
                 token = self._push()
                 try:

@@ -1,0 +1,128 @@
+"""The local spool: events the store could not take, as fsync'd JSON lines, replayed once it is back.
+
+Lines are removed only after the write that replayed them committed; a crash in between replays them
+again, which the store's event_id de-duplication makes harmless. An exclusive `flock` covers append and
+replay, so several processes may share one spool file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.records import EventRecord
+from margin_core.sdk.usage import to_decimal
+
+try:
+    import fcntl
+except ImportError:  # Windows: no cross-process lock, one process per spool file
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
+
+def encode(record: EventRecord) -> dict[str, Any]:
+    """A record as a JSON-ready dict (ts ISO 8601, cost as a decimal string)."""
+    return {
+        "event_id": record.event_id,
+        "ts": record.ts.isoformat(),
+        "customer_id": record.customer_id,
+        "feature": record.feature,
+        "provider": record.provider,
+        "model": record.model,
+        "api_key_id": record.api_key_id,
+        "input_tokens": record.input_tokens,
+        "cached_input_tokens": record.cached_input_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
+        "cache_write_1h_tokens": record.cache_write_1h_tokens,
+        "output_tokens": record.output_tokens,
+        "cost_usd": None if record.cost_usd is None else str(record.cost_usd),
+        "latency_ms": record.latency_ms,
+        "metadata": record.metadata,
+    }
+
+
+def decode(row: dict[str, Any]) -> EventRecord:
+    """The record `encode` wrote."""
+    return EventRecord(
+        event_id=str(row["event_id"]),
+        ts=datetime.fromisoformat(row["ts"]),
+        customer_id=str(row["customer_id"]),
+        feature=str(row["feature"]),
+        provider=str(row["provider"]),
+        model=str(row["model"]),
+        api_key_id=str(row.get("api_key_id", "")),
+        input_tokens=int(row.get("input_tokens", 0)),
+        cached_input_tokens=int(row.get("cached_input_tokens", 0)),
+        cache_write_tokens=int(row.get("cache_write_tokens", 0)),
+        cache_write_1h_tokens=int(row.get("cache_write_1h_tokens", 0)),
+        output_tokens=int(row.get("output_tokens", 0)),
+        cost_usd=to_decimal(row.get("cost_usd")),
+        latency_ms=None if row.get("latency_ms") is None else int(row["latency_ms"]),
+        metadata={str(k): str(v) for k, v in (row.get("metadata") or {}).items()},
+    )
+
+
+class Spool:
+    """An append-only JSON-lines file of events waiting for the store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending = path.exists() and path.stat().st_size > 0  # left over by an earlier process
+
+    @contextmanager
+    def _locked(self) -> Iterator[int]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # customer ids inside: owner only
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def append(self, records: Sequence[EventRecord]) -> None:
+        """Append the records and fsync, so they survive a crash of this process."""
+        if not records:
+            return
+        payload = "".join(json.dumps(encode(r), separators=(",", ":")) + "\n" for r in records).encode()
+        with self._locked() as fd:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            # A crash mid-line leaves no newline: start on a fresh line so only that line is lost.
+            if end and os.pread(fd, 1, end - 1) != b"\n":
+                payload = b"\n" + payload
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        self.pending = True
+
+    def replay(self, write: Callable[[list[EventRecord]], object]) -> int:
+        """Call `write` with every spooled event, then empty the spool; if `write` raises, keep it all."""
+        with self._locked() as fd:
+            size = os.lseek(fd, 0, os.SEEK_END)
+            records = list(self._read(fd, size))
+            write(records)
+            os.ftruncate(fd, 0)
+            os.fsync(fd)
+        self.pending = False
+        return len(records)
+
+    def _read(self, fd: int, size: int) -> Iterator[EventRecord]:
+        data = os.pread(fd, size, 0) if size else b""
+        bad = 0
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            try:
+                yield decode(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                bad += 1  # a line torn by a crash mid-append
+        if bad:
+            logger.warning("margin sdk: skipped %d unreadable line(s) in spool %s", bad, self.path)

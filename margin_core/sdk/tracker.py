@@ -1,0 +1,229 @@
+"""`Tracker`: request-level capture into the store (DESIGN §6).
+
+The caller's thread only builds a small `EventRecord` and queues it; `BatchWriter` does the I/O. A
+failure inside Margin is logged once and never reaches the caller.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, cast
+from uuid import uuid4
+
+from connectors.records import EventRecord
+from margin_core import settings
+from margin_core.sdk._once import LogOnce
+from margin_core.sdk.capture import Call
+from margin_core.sdk.context import CaptureContext, current_scope
+from margin_core.sdk.proxy import ClientProxy
+from margin_core.sdk.spool import Spool
+from margin_core.sdk.usage import NO_TOKENS, to_decimal, tokens_from_any, usage_cost
+from margin_core.sdk.writer import BatchWriter
+
+logger = logging.getLogger(__name__)
+_C = TypeVar("_C")
+
+
+def default_spool_path(database_url: str) -> Path:
+    """`<db file>-spool.jsonl` next to a SQLite file (like its -wal); else one per URL under data/."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        path = Path(database)
+        return path.with_name(f"{path.name}-spool.jsonl")
+    # One spool per store: a spool replayed into another store would put events where they do not belong.
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+    return settings.DATA_DIR / f"sdk-spool-{digest}.jsonl"
+
+
+def _utc(ts: datetime | None) -> datetime:
+    if ts is None:
+        return datetime.now(UTC)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+class Tracker:
+    """Captures LLM calls per customer and feature and writes them to the store in the background."""
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        spool_path: Path | None = None,
+        batch_size: int = 5_000,
+        flush_interval: float = 1.0,
+        retry_interval: float = 5.0,
+    ) -> None:
+        self.database_url = database_url or settings.database_url()
+        self.spool_path = spool_path or default_spool_path(self.database_url)
+        self._once = LogOnce(logger)
+        self._closed = False
+        self._writer = BatchWriter(
+            self.database_url,
+            spool=Spool(self.spool_path),
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            retry_interval=retry_interval,
+        )
+        atexit.register(self._drain_at_exit)
+
+    def context(
+        self,
+        *,
+        customer_id: object = None,
+        feature: object = None,
+        api_key_id: object = None,
+        **metadata: object,
+    ) -> CaptureContext:
+        """A context manager and decorator attributing the calls inside it; other keywords become metadata."""
+        return CaptureContext(customer_id=customer_id, feature=feature, api_key_id=api_key_id, metadata=metadata)
+
+    def wrap(self, client: _C) -> _C:
+        """An instrumented proxy of an `OpenAI`, `AsyncOpenAI`, `Anthropic` or `AsyncAnthropic` client."""
+        if type(client) is ClientProxy:
+            return client  # already wrapped: wrapping again would count every call twice
+        openai = sys.modules.get("openai")
+        if openai is not None and isinstance(client, openai.OpenAI | openai.AsyncOpenAI):
+            from margin_core.sdk.openai_wrap import wrap_openai
+
+            return cast(_C, wrap_openai(client, self._sink))
+        anthropic = sys.modules.get("anthropic")
+        if anthropic is not None and isinstance(client, anthropic.Anthropic | anthropic.AsyncAnthropic):
+            from margin_core.sdk.anthropic_wrap import wrap_anthropic
+
+            return cast(_C, wrap_anthropic(client, self._sink))
+        raise TypeError(
+            f"Tracker.wrap: cannot instrument {type(client).__qualname__}; pass an openai.OpenAI, "
+            "openai.AsyncOpenAI, anthropic.Anthropic or anthropic.AsyncAnthropic client, "
+            "or call tracker.record() after other providers' calls"
+        )
+
+    def record(
+        self,
+        *,
+        provider: str,
+        model: str,
+        usage: Mapping[str, Any] | object | None = None,
+        customer_id: str | None = None,
+        feature: str | None = None,
+        api_key_id: str | None = None,
+        cost_usd: Decimal | float | str | None = None,
+        input_tokens: int | None = None,
+        cached_input_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        cache_write_1h_tokens: int | None = None,
+        output_tokens: int | None = None,
+        latency_ms: int | None = None,
+        metadata: Mapping[str, object] | None = None,
+        event_id: str | None = None,
+        ts: datetime | None = None,
+    ) -> str:
+        """Record one call to any provider; returns its event_id (pass it again and it is not re-counted).
+
+        `usage` may be an OpenAI-, Responses- or Anthropic-shaped usage object or dict; explicit token
+        counts override it. `cost_usd`, else a `cost` in the usage (OpenRouter), is the event's cost;
+        without one the engine prices the tokens. Unset customer, feature and key come from the context.
+        """
+        event_id = event_id or uuid4().hex
+        try:
+            tokens = NO_TOKENS if usage is None else tokens_from_any(usage)
+            given = {
+                "input_tokens": input_tokens,
+                "cached_input_tokens": cached_input_tokens,
+                "cache_write_tokens": cache_write_tokens,
+                "cache_write_1h_tokens": cache_write_1h_tokens,
+                "output_tokens": output_tokens,
+            }
+            tokens = tokens._replace(**{name: int(value) for name, value in given.items() if value is not None})
+            cost = to_decimal(cost_usd) if cost_usd is not None else usage_cost(usage)
+            scope = current_scope()
+            extra = {str(k): str(v) for k, v in metadata.items() if v is not None} if metadata else None
+            self._put(
+                EventRecord(
+                    event_id=str(event_id),
+                    ts=_utc(ts),
+                    customer_id=scope.customer_id if customer_id is None else str(customer_id),
+                    feature=scope.feature if feature is None else str(feature),
+                    provider=provider,
+                    model=model,
+                    api_key_id=scope.api_key_id if api_key_id is None else str(api_key_id),
+                    input_tokens=tokens.input_tokens,
+                    cached_input_tokens=tokens.cached_input_tokens,
+                    cache_write_tokens=tokens.cache_write_tokens,
+                    cache_write_1h_tokens=min(tokens.cache_write_1h_tokens, tokens.cache_write_tokens),
+                    output_tokens=tokens.output_tokens,
+                    cost_usd=cost,
+                    latency_ms=latency_ms,
+                    metadata={**scope.metadata, **extra} if extra else scope.metadata,
+                )
+            )
+        except Exception:
+            self._once.warning("record", "margin sdk: could not record an event for %s %s", provider, model)
+        return event_id
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every event queued so far is written (or spooled); False if `timeout` ran out."""
+        return self._writer.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is queued and stop the writer; later events are dropped (with a warning)."""
+        self._closed = True
+        atexit.unregister(self._drain_at_exit)
+        return self._writer.close(timeout)
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _drain_at_exit(self) -> None:
+        # Bounded, but past SQLite's 10 s busy_timeout, after which a locked store's batch gets spooled.
+        if not self.close(timeout=15.0):
+            logger.error(
+                "margin sdk: the store did not answer at exit; about %d events were not written", self._writer.backlog()
+            )
+
+    def _sink(self, call: Call) -> None:
+        tokens = call.tokens or NO_TOKENS
+        scope = call.scope
+        self._put(
+            EventRecord(
+                event_id=uuid4().hex,
+                ts=call.ts,
+                customer_id=scope.customer_id,
+                feature=scope.feature,
+                provider=call.provider,
+                model=call.model,
+                api_key_id=scope.api_key_id,
+                input_tokens=tokens.input_tokens,
+                cached_input_tokens=tokens.cached_input_tokens,
+                cache_write_tokens=tokens.cache_write_tokens,
+                cache_write_1h_tokens=tokens.cache_write_1h_tokens,
+                output_tokens=tokens.output_tokens,
+                cost_usd=call.cost_usd,
+                latency_ms=call.latency_ms,
+                metadata=scope.metadata,
+            )
+        )
+
+    def _put(self, record: EventRecord) -> None:
+        if self._closed:
+            self._once.warning("closed", "margin sdk: the tracker is closed; event dropped", exc_info=False)
+            return
+        self._writer.put(record)

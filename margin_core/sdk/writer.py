@@ -1,0 +1,164 @@
+"""The background writer: one daemon thread drains the capture queue into the store in batches.
+
+Callers only `put` onto a `SimpleQueue`. The thread writes a batch when it is full, when `flush_interval`
+has passed since its first event, or when `flush` asks. A batch the store refuses goes to the spool and
+is replayed, together with the next batch and in the same transaction, once the store answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
+from typing import TYPE_CHECKING
+
+from connectors.records import EventRecord
+from margin_core.sdk._once import LogOnce
+from margin_core.sdk.spool import Spool
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+logger = logging.getLogger(__name__)
+_MAX_HELD = 1_000_000  # events kept in memory when even the spool fails (disk full); beyond: dropped
+
+
+@dataclass(slots=True)
+class _Marker:
+    """Placed in the queue by `flush`/`close`: everything before it is handled when `done` is set."""
+
+    stop: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class BatchWriter:
+    """Writes queued events through `ingest_events`, spooling what the store refuses."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        spool: Spool,
+        batch_size: int,
+        flush_interval: float,
+        retry_interval: float,
+    ) -> None:
+        self._url = database_url
+        self._spool = spool
+        self._batch_size = max(1, batch_size)
+        self._flush_interval = flush_interval
+        self._retry_interval = retry_interval
+        self._queue: SimpleQueue[EventRecord | _Marker] = SimpleQueue()
+        self._held: list[EventRecord] = []
+        self._once = LogOnce(logger)
+        self._next_retry = 0.0
+        self.written = 0  # events the store took (counted by ingest_events: new ones only)
+        self._thread = threading.Thread(target=self._run, name="margin-sdk-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, record: EventRecord) -> None:
+        """Queue one event (O(1), never blocks)."""
+        self._queue.put(record)
+
+    def backlog(self) -> int:
+        """Events queued and not yet taken by the thread (approximate)."""
+        return self._queue.qsize()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every event queued before this call is written or spooled; False on timeout."""
+        return self._wait(_Marker(), timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Drain the queue, then stop the thread; False if it did not finish within `timeout`."""
+        finished = self._wait(_Marker(stop=True), timeout)
+        if finished:
+            self._thread.join(timeout)
+        return finished
+
+    def _wait(self, marker: _Marker, timeout: float | None) -> bool:
+        if not self._thread.is_alive():
+            return False
+        self._queue.put(marker)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # Wait in slices: if the thread died, nobody would ever set `done`.
+        while not marker.done.wait(0.1):
+            if not self._thread.is_alive() or (deadline is not None and time.monotonic() >= deadline):
+                return marker.done.is_set()
+        return True
+
+    def _run(self) -> None:
+        batch: list[EventRecord] = []
+        deadline = 0.0
+        while True:
+            if batch:
+                timeout: float | None = max(0.0, deadline - time.monotonic())
+            elif self._spool.pending or self._held:
+                timeout = max(0.0, self._next_retry - time.monotonic())
+            else:
+                timeout = None  # idle: sleep until an event arrives
+            try:
+                item = self._queue.get(timeout=timeout)
+            except Empty:
+                self._write(batch)
+                batch = []
+                continue
+            if isinstance(item, _Marker):
+                self._write(batch)
+                batch = []
+                item.done.set()
+                if item.stop:
+                    return
+                continue
+            if not batch:
+                deadline = time.monotonic() + self._flush_interval
+            batch.append(item)
+            if len(batch) >= self._batch_size:
+                self._write(batch)
+                batch = []
+
+    def _write(self, batch: list[EventRecord]) -> None:
+        """Write spool + held + batch in one transaction; on failure spool the new events."""
+        records = self._held + batch if self._held else batch
+        self._held = []
+        if not records and not self._spool.pending:
+            return
+        try:
+            engine = self._engine()
+            if self._spool.pending:
+                self._spool.replay(lambda spooled: self._ingest(engine, spooled + records))
+            else:
+                self._ingest(engine, records)
+        except Exception:
+            self._once.warning("store", "margin sdk: the store is unavailable; spooling events to %s", self._spool.path)
+            self._next_retry = time.monotonic() + self._retry_interval
+            self._keep(records)
+            return
+        if self._once.reset("store"):
+            logger.info("margin sdk: the store is reachable again; spooled events written")
+
+    def _ingest(self, engine: Engine, records: Sequence[EventRecord]) -> None:
+        from margin_core.store import events  # looked up per call: the import is heavy, tests patch it
+
+        self.written += events.ingest_events(engine, records)
+
+    def _engine(self) -> Engine:
+        from margin_core.store.db import shared_engine
+
+        # Retried on every write: an engine is cached only once the store answered (tables created).
+        return shared_engine(self._url)
+
+    def _keep(self, records: list[EventRecord]) -> None:
+        try:
+            self._spool.append(records)
+            self._once.reset("spool")
+        except Exception:
+            self._once.warning(
+                "spool", "margin sdk: cannot write the spool %s; keeping events in memory", self._spool.path
+            )
+            room = _MAX_HELD - len(self._held)
+            if len(records) > room:
+                logger.error("margin sdk: dropped %d events: store and spool unavailable", len(records) - room)
+            self._held.extend(records[: max(room, 0)])
