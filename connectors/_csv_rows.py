@@ -18,7 +18,7 @@ from connectors.errors import PayloadError
 PROVIDER = "csv"
 
 
-def fail(source: str, line: int, reason: str) -> PayloadError:
+def fail(source: str, *, line: int, reason: str) -> PayloadError:
     """The error for a bad export: which file kind, which physical line, what is wrong."""
     return PayloadError(f"csv {source}, line {line}: {reason}", provider=PROVIDER, endpoint=source)
 
@@ -45,14 +45,14 @@ class Row:
         """True when every one of `columns` is empty (an export's bucket without data)."""
         return all(not self.text(column) for column in columns)
 
-    def _fail(self, column: str, reason: str) -> PayloadError:
-        return fail(self.source, self.line, f"column {column}: {reason}")
+    def _fail(self, column: str, *, reason: str) -> PayloadError:
+        return fail(self.source, line=self.line, reason=f"column {column}: {reason}")
 
     def required(self, column: str) -> str:
         """A cell that must not be empty."""
         value = self.text(column)
         if not value:
-            raise self._fail(column, "is empty")
+            raise self._fail(column, reason="is empty")
         return value
 
     def count(self, column: str, *, required: bool = True) -> int:
@@ -60,16 +60,16 @@ class Row:
         value = self.text(column)
         if not value:
             if required:
-                raise self._fail(column, "is empty")
+                raise self._fail(column, reason="is empty")
             return 0
         try:
             number = Decimal(value)
         except InvalidOperation:
-            raise self._fail(column, f"{value!r} is not a number") from None
+            raise self._fail(column, reason=f"{value!r} is not a number") from None
         if not number.is_finite() or number != number.to_integral_value():
-            raise self._fail(column, f"{value!r} is not a whole number")
+            raise self._fail(column, reason=f"{value!r} is not a whole number")
         if number < 0:
-            raise self._fail(column, f"{value!r} is negative")
+            raise self._fail(column, reason=f"{value!r} is negative")
         return int(number)
 
     def money(self, column: str) -> Decimal:
@@ -78,9 +78,9 @@ class Row:
         try:
             amount = Decimal(value)
         except InvalidOperation:
-            raise self._fail(column, f"{value!r} is not a decimal number") from None
+            raise self._fail(column, reason=f"{value!r} is not a decimal number") from None
         if not amount.is_finite():
-            raise self._fail(column, f"{value!r} is not a decimal number")
+            raise self._fail(column, reason=f"{value!r} is not a decimal number")
         return amount
 
     def day(self, column: str) -> date:
@@ -89,7 +89,7 @@ class Row:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise self._fail(column, f"{value!r} is not a date (YYYY-MM-DD)") from None
+            raise self._fail(column, reason=f"{value!r} is not a date (YYYY-MM-DD)") from None
         # An offset is converted to UTC; a naive value already is UTC (the exports' convention).
         return parsed.astimezone(UTC).date() if parsed.tzinfo is not None else parsed.date()
 
@@ -104,15 +104,15 @@ def read_rows(text: str, *, source: str, required: Sequence[Sequence[str]]) -> I
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
-        raise fail(source, 1, "the file is empty; expected a header row") from None
+        raise fail(source, line=1, reason="the file is empty; expected a header row") from None
     except csv.Error as exc:
-        raise fail(source, 1, f"unreadable header ({exc})") from None
+        raise fail(source, line=1, reason=f"unreadable header ({exc})") from None
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
-        raise fail(source, 1, f"column {duplicates[0]} appears twice in the header")
+        raise fail(source, line=1, reason=f"column {duplicates[0]} appears twice in the header")
     for alternatives in required:
         if not any(name in header for name in alternatives):
-            raise fail(source, 1, f"missing column {' or '.join(alternatives)}; is this the right export?")
+            raise fail(source, line=1, reason=f"missing column {' or '.join(alternatives)}; is this the right export?")
     while True:
         line = reader.line_num + 1
         try:
@@ -120,9 +120,9 @@ def read_rows(text: str, *, source: str, required: Sequence[Sequence[str]]) -> I
         except StopIteration:
             return
         except csv.Error as exc:
-            raise fail(source, line, f"unreadable CSV ({exc})") from None
+            raise fail(source, line=line, reason=f"unreadable CSV ({exc})") from None
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue  # a blank line
         if len(cells) != len(header):
-            raise fail(source, line, f"has {len(cells)} fields, the header has {len(header)}")
+            raise fail(source, line=line, reason=f"has {len(cells)} fields, the header has {len(header)}")
         yield Row(dict(zip(header, cells, strict=True)), line=line, source=source)

@@ -31,10 +31,8 @@ _RETRYABLE_ERRORS = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, htt
 
 # What to tell the user on 401 / 403, per provider: the fix is always about which key was pasted.
 _UNAUTHORIZED_HINTS = {
-    "openai": "this endpoint needs an admin key (sk-admin-…), created under Organization settings "
-    "→ Admin keys",
-    "anthropic": "this endpoint needs an Admin API key (sk-ant-admin…), created under Console → Settings "
-    "→ Admin keys",
+    "openai": "this endpoint needs an admin key (sk-admin-…), created under Organization settings → Admin keys",
+    "anthropic": "this endpoint needs an Admin API key (sk-ant-admin…), created under Console → Settings → Admin keys",
     "openrouter": "the key was refused; use a management key (sk-or-…) created at "
     "openrouter.ai/settings/management-keys",
 }
@@ -156,9 +154,7 @@ def _status_error(response: httpx.Response, *, provider: str, endpoint: str) -> 
             **kwargs,
         )
     if status >= 500:
-        return UpstreamError(
-            f"{where}: failed {attempts} times (HTTP {status}); try again later{tail}", **kwargs
-        )
+        return UpstreamError(f"{where}: failed {attempts} times (HTTP {status}); try again later{tail}", **kwargs)
     return ConnectorError(
         f"{where}: unexpected HTTP {status}; check the base URL and that the key belongs to the right "
         f"organization{tail}",
@@ -185,9 +181,7 @@ def _provider_message(response: httpx.Response) -> str:
     return message[:500]
 
 
-def get_json(
-    client: httpx.Client, path: str, *, provider: str, endpoint: str, params: Params | None = None
-) -> Node:
+def get_json(client: httpx.Client, *, path: str, provider: str, endpoint: str, params: Params | None = None) -> Node:
     """GET `path` and return its JSON object body; HTTP and shape failures become ConnectorErrors."""
     with translate_errors(provider, endpoint=endpoint):
         response = client.get(path, params=params)
@@ -204,38 +198,36 @@ def get_json(
     return root(body, provider=provider, endpoint=endpoint)
 
 
-def iter_pages(
-    client: httpx.Client, path: str, *, provider: str, endpoint: str, params: Params
-) -> Iterator[Node]:
+def iter_pages(client: httpx.Client, *, path: str, provider: str, endpoint: str, params: Params) -> Iterator[Node]:
     """Yield each page of a `data`/`has_more`/`next_page` listing, sending `page=<next_page>` until done."""
     query: dict[str, str | int | Sequence[str]] = dict(params)
     seen: set[str] = set()
     while True:
-        page = get_json(client, path, provider=provider, endpoint=endpoint, params=query)
+        page = get_json(client, path=path, provider=provider, endpoint=endpoint, params=query)
         yield page
         if not page.flag("has_more"):
             return
         cursor = page.text("next_page")
         if cursor in seen:
             # A provider bug that would otherwise loop for ever.
-            raise page.fail("next_page", f"repeats an earlier cursor {cursor!r}")
+            raise page.fail("next_page", problem=f"repeats an earlier cursor {cursor!r}")
         seen.add(cursor)
         query["page"] = cursor
 
 
 def iter_id_pages(
-    client: httpx.Client, path: str, *, provider: str, endpoint: str, params: Params, cursor_param: str
+    client: httpx.Client, *, path: str, provider: str, endpoint: str, params: Params, cursor_param: str
 ) -> Iterator[Node]:
     """Yield each page of a `data`/`has_more`/`last_id` listing, sending `<cursor_param>=<last_id>`."""
     query: dict[str, str | int | Sequence[str]] = dict(params)
     seen: set[str] = set()
     while True:
-        page = get_json(client, path, provider=provider, endpoint=endpoint, params=query)
+        page = get_json(client, path=path, provider=provider, endpoint=endpoint, params=query)
         yield page
         if not page.flag("has_more"):
             return
         cursor = page.text("last_id")
         if cursor in seen:
-            raise page.fail("last_id", f"repeats an earlier cursor {cursor!r}")
+            raise page.fail("last_id", problem=f"repeats an earlier cursor {cursor!r}")
         seen.add(cursor)
         query[cursor_param] = cursor

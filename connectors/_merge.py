@@ -55,7 +55,5 @@ def sum_costs(records: Iterable[CostRecord]) -> list[CostRecord]:
     for record in records:
         key = (record.provider, record.day, record.project_id, record.api_key_id, record.line_item)
         seen = merged.get(key)
-        merged[key] = (
-            record if seen is None else replace(seen, amount_usd=seen.amount_usd + record.amount_usd)
-        )
+        merged[key] = record if seen is None else replace(seen, amount_usd=seen.amount_usd + record.amount_usd)
     return list(merged.values())

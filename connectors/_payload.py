@@ -24,7 +24,7 @@ class Node:
         self._endpoint = endpoint
         self._path = path
 
-    def fail(self, key: str, problem: str) -> PayloadError:
+    def fail(self, key: str, *, problem: str) -> PayloadError:
         """A PayloadError for field `key` of this node; the caller raises it."""
         where = f"{self._path}.{key}" if self._path else key
         return PayloadError(
@@ -36,10 +36,10 @@ class Node:
 
     def _raw(self, key: str, *, required: bool) -> object:
         if not isinstance(self.value, dict):
-            raise self.fail(key, f"cannot be read: its parent is {_kind(self.value)}, not an object")
+            raise self.fail(key, problem=f"cannot be read: its parent is {_kind(self.value)}, not an object")
         if key not in self.value:
             if required:
-                raise self.fail(key, "is missing")
+                raise self.fail(key, problem="is missing")
             return None
         return self.value[key]
 
@@ -51,7 +51,7 @@ class Node:
         """The object at `key` (required)."""
         value = self._raw(key, required=True)
         if not isinstance(value, dict):
-            raise self.fail(key, f"should be an object, got {_kind(value)}")
+            raise self.fail(key, problem=f"should be an object, got {_kind(value)}")
         return self._node(value, key)
 
     def opt_child(self, key: str) -> Node | None:
@@ -60,21 +60,21 @@ class Node:
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise self.fail(key, f"should be an object or null, got {_kind(value)}")
+            raise self.fail(key, problem=f"should be an object or null, got {_kind(value)}")
         return self._node(value, key)
 
     def children(self, key: str) -> list[Node]:
         """The items of the array at `key` (required)."""
         value = self._raw(key, required=True)
         if not isinstance(value, list):
-            raise self.fail(key, f"should be an array, got {_kind(value)}")
+            raise self.fail(key, problem=f"should be an array, got {_kind(value)}")
         return [self._node(item, f"{key}[{i}]") for i, item in enumerate(value)]
 
     def text(self, key: str) -> str:
         """A required, non-empty string."""
         value = self._raw(key, required=True)
         if not isinstance(value, str) or not value:
-            raise self.fail(key, f"should be a non-empty string, got {_kind(value)}")
+            raise self.fail(key, problem=f"should be a non-empty string, got {_kind(value)}")
         return value
 
     def opt_text(self, key: str) -> str:
@@ -83,14 +83,14 @@ class Node:
         if value is None:
             return ""
         if not isinstance(value, str):
-            raise self.fail(key, f"should be a string or null, got {_kind(value)}")
+            raise self.fail(key, problem=f"should be a string or null, got {_kind(value)}")
         return value
 
     def flag(self, key: str) -> bool:
         """A required boolean."""
         value = self._raw(key, required=True)
         if not isinstance(value, bool):
-            raise self.fail(key, f"should be true or false, got {_kind(value)}")
+            raise self.fail(key, problem=f"should be true or false, got {_kind(value)}")
         return value
 
     def count(self, key: str) -> int:
@@ -106,27 +106,27 @@ class Node:
     def _check_count(self, key: str, value: object) -> int:
         # bool is an int subclass; `true` is not a token count.
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"should be a whole number, got {_kind(value)}")
+            raise self.fail(key, problem=f"should be a whole number, got {_kind(value)}")
         if value < 0:
-            raise self.fail(key, f"should not be negative, got {value}")
+            raise self.fail(key, problem=f"should not be negative, got {value}")
         return value
 
     def money(self, key: str, *, allow_string: bool = False) -> Decimal:
         """A required exact amount: a JSON number, or a decimal string where the provider sends one."""
         value = self._raw(key, required=True)
         if isinstance(value, bool):
-            raise self.fail(key, "should be a number, got a boolean")
+            raise self.fail(key, problem="should be a number, got a boolean")
         if isinstance(value, int | Decimal):
             amount = Decimal(value)
         elif allow_string and isinstance(value, str):
             try:
                 amount = Decimal(value)
             except InvalidOperation:
-                raise self.fail(key, f"should be a decimal string, got {value!r}") from None
+                raise self.fail(key, problem=f"should be a decimal string, got {value!r}") from None
         else:
-            raise self.fail(key, f"should be a number, got {_kind(value)}")
+            raise self.fail(key, problem=f"should be a number, got {_kind(value)}")
         if not amount.is_finite():
-            raise self.fail(key, f"should be a finite amount, got {value!r}")
+            raise self.fail(key, problem=f"should be a finite amount, got {value!r}")
         return amount
 
     def day(self, key: str) -> date:
@@ -135,7 +135,7 @@ class Node:
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise self.fail(key, f"should be a YYYY-MM-DD date, got {value!r}") from None
+            raise self.fail(key, problem=f"should be a YYYY-MM-DD date, got {value!r}") from None
 
     def timestamp(self, key: str) -> datetime:
         """A required RFC 3339 timestamp, returned as an aware UTC datetime (naive means UTC)."""
@@ -143,7 +143,7 @@ class Node:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise self.fail(key, f"should be an RFC 3339 timestamp, got {value!r}") from None
+            raise self.fail(key, problem=f"should be an RFC 3339 timestamp, got {value!r}") from None
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
     def opt_timestamp(self, key: str) -> datetime | None:

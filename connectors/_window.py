@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 Progress = Callable[[str], None] | None
 
 
-def check_window(start: date, end: date) -> None:
+def check_window(*, start: date, end: date) -> None:
     """Reject an empty or reversed window: it is a caller bug, not something to fetch."""
     if start >= end:
         raise ValueError(f"empty window: start {start} must be before end {end} (end is exclusive)")
@@ -29,7 +29,7 @@ def in_window(day: date, *, start: date, end: date) -> bool:
     return start <= day < end
 
 
-def report(on_progress: Progress, message: str) -> None:
+def report(on_progress: Progress, *, message: str) -> None:
     """Pass a progress line to the caller's callback, if any."""
     if on_progress is not None:
         on_progress(message)

@@ -47,9 +47,7 @@ def make_client(
 def validate_key_format(api_key: str) -> None:
     """Raise AuthError unless `api_key` looks like an Anthropic Admin API key (`sk-ant-admin…`)."""
     if api_key != api_key.strip():
-        raise AuthError(
-            "anthropic: the key has leading or trailing spaces; paste it again", provider=PROVIDER
-        )
+        raise AuthError("anthropic: the key has leading or trailing spaces; paste it again", provider=PROVIDER)
     if not api_key.startswith(KEY_PREFIX):
         raise AuthError(
             "anthropic: this is not an Admin API key; the usage and cost reports need one starting with "
@@ -66,12 +64,12 @@ class AnthropicConnector:
 
     def test_key(self) -> None:
         """One cheap call listing a single API key: it fails with AuthError unless this is an Admin key."""
-        get_json(self._client, API_KEYS, provider=PROVIDER, endpoint=API_KEYS, params={"limit": 1})
+        get_json(self._client, path=API_KEYS, provider=PROVIDER, endpoint=API_KEYS, params={"limit": 1})
 
     def iter_usage(self, *, start: date, end: date) -> Iterator[UsageRecord]:
         """Yield one record per (day, model, api key, workspace) of messages usage in [start, end)."""
         params = _window_params(start, end) | {"group_by[]": list(USAGE_GROUP_BY)}
-        for page in iter_pages(self._client, USAGE, provider=PROVIDER, endpoint=USAGE, params=params):
+        for page in iter_pages(self._client, path=USAGE, provider=PROVIDER, endpoint=USAGE, params=params):
             for bucket in page.children("data"):
                 day = bucket.timestamp("starting_at").date()
                 if not in_window(day, start=start, end=end):
@@ -82,7 +80,7 @@ class AnthropicConnector:
     def iter_costs(self, *, start: date, end: date) -> Iterator[CostRecord]:
         """Yield reported dollars per (day, workspace) in [start, end), every cost line of the pair summed."""
         params = _window_params(start, end) | {"group_by[]": list(COST_GROUP_BY)}
-        for page in iter_pages(self._client, COSTS, provider=PROVIDER, endpoint=COSTS, params=params):
+        for page in iter_pages(self._client, path=COSTS, provider=PROVIDER, endpoint=COSTS, params=params):
             for bucket in page.children("data"):
                 day = bucket.timestamp("starting_at").date()
                 if not in_window(day, start=start, end=end):
@@ -98,7 +96,7 @@ class AnthropicConnector:
         """Yield every API key of the organization, following the `after_id` cursor."""
         pages = iter_id_pages(
             self._client,
-            API_KEYS,
+            path=API_KEYS,
             provider=PROVIDER,
             endpoint=API_KEYS,
             params={"limit": KEYS_PER_PAGE},
@@ -116,13 +114,13 @@ class AnthropicConnector:
 
     def fetch_window(self, *, start: date, end: date, on_progress: Progress = None) -> ProviderFetch:
         """Fetch usage, costs and API keys for [start, end); return only once every page has arrived."""
-        check_window(start, end)
+        check_window(start=start, end=end)
         usage = sum_usage(self.iter_usage(start=start, end=end))
-        report(on_progress, f"anthropic: {len(usage)} usage rows")
+        report(on_progress, message=f"anthropic: {len(usage)} usage rows")
         costs = sum_costs(self.iter_costs(start=start, end=end))
-        report(on_progress, f"anthropic: {len(costs)} cost rows")
+        report(on_progress, message=f"anthropic: {len(costs)} cost rows")
         keys = list(self.iter_api_keys())
-        report(on_progress, f"anthropic: {len(keys)} API keys")
+        report(on_progress, message=f"anthropic: {len(keys)} API keys")
         return ProviderFetch(provider=PROVIDER, usage=usage, costs=costs, api_keys=keys)
 
 
@@ -161,5 +159,5 @@ def _cost_usd(result: Node) -> Decimal:
     """One cost line in USD: `amount` is a decimal string in cents, so shift it two places (exact)."""
     currency = result.text("currency")
     if currency.upper() != "USD":
-        raise result.fail("currency", f"is {currency!r}; Margin reads provider costs in USD only")
+        raise result.fail("currency", problem=f"is {currency!r}; Margin reads provider costs in USD only")
     return result.money("amount", allow_string=True).scaleb(-2)

@@ -69,7 +69,7 @@ class OpenAIConnector:
             "bucket_width": "1d",
             "limit": 1,
         }
-        get_json(self._client, COSTS, provider=PROVIDER, endpoint=COSTS, params=params)
+        get_json(self._client, path=COSTS, provider=PROVIDER, endpoint=COSTS, params=params)
 
     def iter_completions_usage(self, *, start: date, end: date) -> Iterator[UsageRecord]:
         """Yield one record per (day, model, project, key, user) of completions usage in [start, end)."""
@@ -79,11 +79,9 @@ class OpenAIConnector:
         """Yield one record per (day, model, project, key, user) of embeddings usage in [start, end)."""
         yield from self._iter_usage(EMBEDDINGS, start=start, end=end, has_output=False)
 
-    def _iter_usage(
-        self, endpoint: str, *, start: date, end: date, has_output: bool
-    ) -> Iterator[UsageRecord]:
+    def _iter_usage(self, endpoint: str, *, start: date, end: date, has_output: bool) -> Iterator[UsageRecord]:
         params = _window_params(start, end) | {"group_by[]": list(USAGE_GROUP_BY)}
-        for page in iter_pages(self._client, endpoint, provider=PROVIDER, endpoint=endpoint, params=params):
+        for page in iter_pages(self._client, path=endpoint, provider=PROVIDER, endpoint=endpoint, params=params):
             for bucket in page.children("data"):
                 day = bucket.unix_day("start_time")
                 if not in_window(day, start=start, end=end):
@@ -94,7 +92,7 @@ class OpenAIConnector:
     def iter_costs(self, *, start: date, end: date) -> Iterator[CostRecord]:
         """Yield reported dollars per (day, project, api key) in [start, end); a null key is kept as ""."""
         params = _window_params(start, end) | {"group_by[]": list(COST_GROUP_BY)}
-        for page in iter_pages(self._client, COSTS, provider=PROVIDER, endpoint=COSTS, params=params):
+        for page in iter_pages(self._client, path=COSTS, provider=PROVIDER, endpoint=COSTS, params=params):
             for bucket in page.children("data"):
                 day = bucket.unix_day("start_time")
                 if not in_window(day, start=start, end=end):
@@ -108,7 +106,7 @@ class OpenAIConnector:
         # `any` lists every enabled key, not only those whose owner still has access to the project.
         params: dict[str, str | int] = {"limit": KEYS_PER_PAGE, "owner_project_access": "any"}
         pages = iter_id_pages(
-            self._client, endpoint, provider=PROVIDER, endpoint=endpoint, params=params, cursor_param="after"
+            self._client, path=endpoint, provider=PROVIDER, endpoint=endpoint, params=params, cursor_param="after"
         )
         for page in pages:
             for key in page.children("data"):
@@ -122,13 +120,13 @@ class OpenAIConnector:
 
     def fetch_window(self, *, start: date, end: date, on_progress: Progress = None) -> ProviderFetch:
         """Fetch usage, costs and the keys of the projects seen in [start, end); return once all arrived."""
-        check_window(start, end)
+        check_window(start=start, end=end)
         completions = list(self.iter_completions_usage(start=start, end=end))
-        report(on_progress, f"openai: {len(completions)} completions usage rows")
+        report(on_progress, message=f"openai: {len(completions)} completions usage rows")
         embeddings = list(self.iter_embeddings_usage(start=start, end=end))
-        report(on_progress, f"openai: {len(embeddings)} embeddings usage rows")
+        report(on_progress, message=f"openai: {len(embeddings)} embeddings usage rows")
         costs = list(self.iter_costs(start=start, end=end))
-        report(on_progress, f"openai: {len(costs)} cost rows")
+        report(on_progress, message=f"openai: {len(costs)} cost rows")
         usage = sum_usage([*completions, *embeddings])
         # The projects come from the data itself: keys of projects without usage have nothing to map.
         projects = sorted({r.project_id for r in usage} | {c.project_id for c in costs} - {""})
@@ -136,10 +134,8 @@ class OpenAIConnector:
         for project_id in projects:
             for key in self.iter_api_keys(project_id=project_id):
                 keys.setdefault(key.api_key_id, key)
-        report(on_progress, f"openai: {len(keys)} API keys in {len(projects)} projects")
-        return ProviderFetch(
-            provider=PROVIDER, usage=usage, costs=sum_costs(costs), api_keys=list(keys.values())
-        )
+        report(on_progress, message=f"openai: {len(keys)} API keys in {len(projects)} projects")
+        return ProviderFetch(provider=PROVIDER, usage=usage, costs=sum_costs(costs), api_keys=list(keys.values()))
 
 
 def _window_params(start: date, end: date) -> dict[str, str | int | list[str]]:
@@ -160,7 +156,7 @@ def _usage_record(result: Node, *, day: date, has_output: bool) -> UsageRecord:
     if uncached < 0:
         raise result.fail(
             "input_tokens",
-            f"({total_input}) is smaller than its cached ({cached}) and cache-write ({cache_write}) parts",
+            problem=f"({total_input}) is smaller than its cached ({cached}) and cache-write ({cache_write}) parts",
         )
     return UsageRecord(
         provider=PROVIDER,
@@ -181,7 +177,7 @@ def _cost_record(result: Node, *, day: date) -> CostRecord:
     amount = result.child("amount")
     currency = amount.text("currency")
     if currency.lower() != "usd":
-        raise amount.fail("currency", f"is {currency!r}; Margin reads provider costs in USD only")
+        raise amount.fail("currency", problem=f"is {currency!r}; Margin reads provider costs in USD only")
     return CostRecord(
         provider=PROVIDER,
         day=day,

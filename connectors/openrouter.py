@@ -47,9 +47,7 @@ def validate_key_format(api_key: str) -> None:
     Management and regular keys share the prefix; `test_key()` tells them apart (403 for a regular key).
     """
     if api_key != api_key.strip():
-        raise AuthError(
-            "openrouter: the key has leading or trailing spaces; paste it again", provider=PROVIDER
-        )
+        raise AuthError("openrouter: the key has leading or trailing spaces; paste it again", provider=PROVIDER)
     if not api_key.startswith(KEY_PREFIX):
         raise AuthError(
             "openrouter: this is not an OpenRouter key; usage needs a management key starting with sk-or- "
@@ -66,14 +64,14 @@ class OpenRouterConnector:
 
     def test_key(self) -> None:
         """One call listing keys: only a management key may, so a regular key fails with AuthError (403)."""
-        get_json(self._client, KEYS, provider=PROVIDER, endpoint=KEYS, params={"offset": 0})
+        get_json(self._client, path=KEYS, provider=PROVIDER, endpoint=KEYS, params={"offset": 0})
 
     def iter_api_keys(self) -> Iterator[ApiKeyRecord]:
         """Yield every key (disabled ones too) with its `hash` as id, following `offset` 100 at a time."""
         offset = 0
         while True:
             params: dict[str, str | int] = {"include_disabled": "true", "offset": offset}
-            page = get_json(self._client, KEYS, provider=PROVIDER, endpoint=KEYS, params=params)
+            page = get_json(self._client, path=KEYS, provider=PROVIDER, endpoint=KEYS, params=params)
             keys = page.children("data")
             for key in keys:
                 yield ApiKeyRecord(
@@ -91,7 +89,7 @@ class OpenRouterConnector:
         endpoint = f"{ACTIVITY}?api_key_hash={api_key_hash[:12]}…"
         page = get_json(
             self._client,
-            ACTIVITY,
+            path=ACTIVITY,
             provider=PROVIDER,
             endpoint=endpoint,
             params={"api_key_hash": api_key_hash},
@@ -103,13 +101,13 @@ class OpenRouterConnector:
 
     def fetch_window(self, *, start: date, end: date, on_progress: Progress = None) -> ProviderFetch:
         """Fetch the keys, then each key's activity in [start, end); return only once every key is read."""
-        check_window(start, end)
+        check_window(start=start, end=end)
         keys = list(self.iter_api_keys())
-        report(on_progress, f"openrouter: {len(keys)} API keys")
+        report(on_progress, message=f"openrouter: {len(keys)} API keys")
         rows: list[UsageRecord] = []
         for number, key in enumerate(keys, start=1):
             rows.extend(self.iter_key_activity(api_key_hash=key.api_key_id, start=start, end=end))
-            report(on_progress, f"openrouter: activity of key {number}/{len(keys)} ({key.name or 'unnamed'})")
+            report(on_progress, message=f"openrouter: activity of key {number}/{len(keys)} ({key.name or 'unnamed'})")
         # One model served by two upstream endpoints gives two rows with the same natural key.
         return ProviderFetch(provider=PROVIDER, usage=sum_usage(rows), api_keys=keys)
 

@@ -57,7 +57,9 @@ def parse_openai_usage_export(text: str) -> list[UsageRecord]:
         cached = row.count("input_cached_tokens", required=False)
         cache_write = row.count("input_cache_write_tokens", required=False)
         if total_input < cached + cache_write:
-            raise fail(OPENAI_USAGE, row.line, "input_tokens is smaller than its cached and cache-write parts")
+            raise fail(
+                OPENAI_USAGE, line=row.line, reason="input_tokens is smaller than its cached and cache-write parts"
+            )
         records.append(
             UsageRecord(
                 provider="openai",
@@ -85,7 +87,9 @@ def parse_openai_cost_export(text: str) -> list[CostRecord]:
             continue  # a day bucket without cost
         currency = row.text("amount_currency")
         if currency and currency.lower() != "usd":
-            raise fail(OPENAI_COSTS, row.line, f"column amount_currency: {currency!r}; only USD is supported")
+            raise fail(
+                OPENAI_COSTS, line=row.line, reason=f"column amount_currency: {currency!r}; only USD is supported"
+            )
         records.append(
             CostRecord(
                 provider="openai",
@@ -167,8 +171,8 @@ def parse_export(
         return ProviderFetch(provider="openai", usage=parse_openai_usage_export(text))
     raise fail(
         "provider export",
-        1,
-        "not an OpenAI or Anthropic usage/cost export (no num_model_requests, amount_value, "
+        line=1,
+        reason="not an OpenAI or Anthropic usage/cost export (no num_model_requests, amount_value, "
         "usage_input_tokens_no_cache or cost_usd column)",
     )
 

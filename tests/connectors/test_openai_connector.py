@@ -195,6 +195,14 @@ def test_cache_reads_and_writes_are_taken_out_of_input(api, connector, respond, 
     ]
 
 
+def test_input_smaller_than_its_cached_part_is_a_payload_error(api, connector, respond, body):
+    page = body("openai_usage_completions_page2.json")
+    page["data"][0]["results"][0]["input_cached_tokens"] = page["data"][0]["results"][0]["input_tokens"] + 1
+    api.get("/organization/usage/completions").mock(return_value=respond(page))
+    with pytest.raises(PayloadError, match=r"field data\[0\]\.results\[0\]\.input_tokens \(\d+\) is smaller than"):
+        list(connector.iter_completions_usage(start=START, end=END))
+
+
 def test_fetch_window_reads_every_endpoint_and_names_the_keys(api, connector, respond):
     _completions(api, respond)
     api.get("/organization/usage/embeddings").mock(return_value=respond("openai_usage_embeddings_page1.json"))
