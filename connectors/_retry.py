@@ -42,4 +42,4 @@ def backoff_delay(attempt: int, *, retry_after: float | None) -> float:
     """Delay before attempt `attempt + 1` (attempt counts from 1): Retry-After if given, else 0.5·2^(n-1)."""
     if retry_after is not None:
         return min(retry_after, MAX_DELAY_S)
-    return min(BASE_DELAY_S * 2 ** (attempt - 1), MAX_DELAY_S)
+    return min(BASE_DELAY_S * 2.0 ** (attempt - 1), MAX_DELAY_S)

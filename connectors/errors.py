@@ -1,10 +1,10 @@
 """Errors raised by connectors, each naming the provider, the endpoint and what to do.
 
-    ConnectorError
-    ├── AuthError          401/403: wrong key, or not an admin/management key
-    ├── RateLimitedError   429 still failing after the retries
-    ├── UpstreamError      5xx, timeouts, connection failures after the retries
-    └── PayloadError       a response that does not have the documented shape
+ConnectorError
+├── AuthError          401/403: wrong key, or not an admin/management key
+├── RateLimitedError   429 still failing after the retries
+├── UpstreamError      5xx, timeouts, connection failures after the retries
+└── PayloadError       a response that does not have the documented shape
 """
 
 from __future__ import annotations

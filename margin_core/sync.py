@@ -1,0 +1,271 @@
+"""Use case: run the connectors into the store (DESIGN §4.7, §5).
+
+A provider's window is written in one transaction once every page of every endpoint has arrived, with its
+`sync_run` row; a failure writes nothing for that provider, keeps what earlier syncs wrote and records
+the error, so the next sync fetches the window again. Writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import polars as pl
+from sqlalchemy import Connection, Engine, text
+
+from connectors import anthropic, openai, openrouter, stripe_revenue
+from connectors.errors import ConnectorError
+from connectors.records import ProviderFetch, RevenueLineRecord
+from margin_core import currency, prices, schemas, secrets, settings
+from margin_core.engine.cost_join import allocate_reported_cost
+from margin_core.errors import MarginError
+from margin_core.ingest import ensure_not_demo
+from margin_core.store import repo
+from margin_core.store.events import metadata_json, usd_to_micros
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+PROVIDERS = ("openai", "anthropic", "openrouter", "stripe")
+BACKFILL_DAYS = {"openai": 31, "anthropic": 31, "openrouter": 30}
+SETTLE_DAYS = 3
+# The reported-cost grain of each provider (DESIGN §4.2); OpenRouter's usage carries its own dollars.
+COST_GRAIN = {"openai": ["day", "provider", "project_id", "api_key_id"], "anthropic": ["day", "provider", "project_id"]}
+STRIPE_KINDS = ("invoice_line", "credit_note", "one_off_charge", "refund")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What one provider's sync did."""
+
+    provider: str
+    status: str  # ok | failed
+    rows_written: int = 0
+    error: str = ""
+    window: tuple[date, date] | None = None
+
+
+def available_keys(engine: Engine) -> dict[str, str]:
+    """Keys saved in the app (decrypted), else from the environment, per provider."""
+    keys: dict[str, str] = {}
+    with engine.connect() as connection:
+        for kind, token in connection.execute(text("SELECT kind, secret_encrypted FROM connection")):
+            keys[kind] = secrets.decrypt(token)
+    for provider in PROVIDERS:
+        if provider not in keys and (value := settings.key_from_env(provider)):
+            keys[provider] = value
+    return keys
+
+
+def sync_all(
+    engine: Engine, *, only: str | None = None, today: date, days: int | None = None, progress: Progress | None = None
+) -> list[SyncResult]:
+    """Sync every provider that has a key (or only `only`); one provider's failure does not stop the others."""
+    say = progress or (lambda _message: None)
+    keys = available_keys(engine)
+    with engine.connect() as connection:
+        ensure_not_demo(connection)
+    results = []
+    for provider in PROVIDERS:
+        if (only and provider != only) or provider not in keys:
+            continue
+        if provider == "stripe":
+            result = sync_stripe(engine, api_key=keys[provider], progress=say)
+        else:
+            result = sync_provider(engine, provider, api_key=keys[provider], today=today, days=days, progress=say)
+        say(f"{provider}: {result.status}, {result.rows_written} rows" + (f" — {result.error}" if result.error else ""))
+        results.append(result)
+    if only and only not in keys:
+        raise MarginError(f"no key for {only}: save one on the Connections page or set {settings.KEY_ENV[only][0]}")
+    return results
+
+
+def sync_window(engine: Engine, provider: str, *, today: date, days: int | None) -> tuple[date, date]:
+    """Backfill on the first sync, else from the last good window's end (at most 3 settled days back)."""
+    limit = BACKFILL_DAYS[provider]
+    with engine.connect() as connection:
+        last_end = connection.execute(
+            text("SELECT MAX(window_end) FROM sync_run WHERE provider = :p AND status = 'ok'"), {"p": provider}
+        ).scalar()
+    earliest = today - timedelta(days=limit)
+    if last_end is None:
+        return max(earliest, today - timedelta(days=days or limit)), today
+    last = last_end if isinstance(last_end, date) else date.fromisoformat(str(last_end))
+    return max(earliest, min(last, today - timedelta(days=SETTLE_DAYS))), today
+
+
+def _connector(
+    provider: str, api_key: str
+) -> openai.OpenAIConnector | anthropic.AnthropicConnector | openrouter.OpenRouterConnector:
+    base = settings.base_url(provider)
+    if provider == "openai":
+        return openai.OpenAIConnector(openai.make_client(api_key, base_url=base))
+    if provider == "anthropic":
+        return anthropic.AnthropicConnector(anthropic.make_client(api_key, base_url=base))
+    return openrouter.OpenRouterConnector(openrouter.make_client(api_key, base_url=base))
+
+
+def sync_provider(
+    engine: Engine, provider: str, *, api_key: str, today: date, days: int | None = None, progress: Progress
+) -> SyncResult:
+    """Fetch the provider's window, join reported cost onto usage and write it all in one transaction."""
+    start, end = sync_window(engine, provider, today=today, days=days)
+    progress(f"{provider}: fetching {start} to {end}")
+    started = datetime.now(UTC)
+    try:
+        fetched = _connector(provider, api_key).fetch_window(start=start, end=end, on_progress=progress)
+        usage = usage_rows(fetched)
+    except (ConnectorError, MarginError) as exc:
+        return _failed(engine, provider, (start, end), started, str(exc))
+    with engine.begin() as connection:
+        repo.delete_usage(connection, provider=provider, start=start, end=end)
+        written = repo.upsert_usage(connection, usage)
+        repo.upsert_api_keys(connection, [(k.provider, k.api_key_id, k.name, k.project_id) for k in fetched.api_keys])
+        _record_run(connection, provider, (start, end), started, "ok", written, "")
+        repo.bump_version(connection)
+    return SyncResult(provider, "ok", written, window=(start, end))
+
+
+def usage_rows(fetched: ProviderFetch) -> pl.DataFrame:
+    """The fetch's usage rows with their share of reported cost (DESIGN §4.2), ready for the store."""
+    records = fetched.usage
+    frame = pl.DataFrame(
+        {
+            "day": [r.day for r in records],
+            "provider": [r.provider for r in records],
+            "model": [r.model for r in records],
+            "api_key_id": [r.api_key_id for r in records],
+            "project_id": [r.project_id for r in records],
+            "user_id": [r.user_id for r in records],
+            "input_tokens": [r.input_tokens for r in records],
+            "cached_input_tokens": [r.cached_input_tokens for r in records],
+            "cache_write_tokens": [r.cache_write_tokens for r in records],
+            "cache_write_1h_tokens": [r.cache_write_1h_tokens for r in records],
+            "output_tokens": [r.output_tokens for r in records],
+            "requests": [r.requests for r in records],
+            "web_search_requests": [r.web_search_requests for r in records],
+            "reported_micros": [None if r.cost_usd is None else usd_to_micros(r.cost_usd) for r in records],
+        },
+        schema_overrides={"day": pl.Date, "reported_micros": pl.Int64},
+    )
+    grain = COST_GRAIN.get(fetched.provider, ["day", "provider", "project_id", "api_key_id"])
+    totals: dict[tuple[object, ...], Decimal] = defaultdict(Decimal)
+    for cost in fetched.costs:
+        fields = {
+            "day": cost.day,
+            "provider": cost.provider,
+            "project_id": cost.project_id,
+            "api_key_id": cost.api_key_id,
+        }
+        totals[tuple(fields[g] for g in grain)] += cost.amount_usd  # summed exactly, rounded once per grain
+    costs = pl.DataFrame(
+        [(*key, usd_to_micros(amount)) for key, amount in totals.items()],
+        schema=[*((g, pl.Date if g == "day" else pl.String) for g in grain), ("cost_micros", pl.Int64)],
+        orient="row",
+    )
+    rates = prices.rate_table(
+        frame.select("provider", "model", "day"), overrides=pl.DataFrame(schema=schemas.PRICE_OVERRIDES)
+    )
+    joined = allocate_reported_cost(frame.lazy(), costs=costs.lazy(), grain=grain, rates=rates.lazy()).collect()
+    return joined.with_columns(pl.lit("api").alias("source"))
+
+
+def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResult:
+    """Re-list Stripe in full (invoices change status long after creation) and replace its revenue."""
+    started = datetime.now(UTC)
+    progress("stripe: listing customers, subscriptions, invoices, credit notes, charges and refunds")
+    with engine.connect() as connection:
+        stored = repo.read_settings(connection)
+    try:
+        client = stripe_revenue.make_client(api_key, base_url=settings.base_url("stripe"))
+        fetched = stripe_revenue.StripeRevenue(client).fetch_all(
+            on_progress=progress,
+            tier_key=stored.get("stripe_tier_key", "tier"),
+            segment_key=stored.get("stripe_segment_key", "segment"),
+            region_key=stored.get("stripe_region_key", "region"),
+        )
+    except (ConnectorError, MarginError) as exc:
+        return _failed(engine, "stripe", None, started, str(exc))
+    link_key = stored.get("customer_link_key", "app_customer_id")
+    with engine.begin() as connection:
+        repo.upsert_customers(
+            connection,
+            [
+                (c.customer_id, c.name, c.email, c.tier, c.segment, c.region, metadata_json(c.metadata), "stripe")
+                for c in fetched.customers
+            ],
+        )
+        aliases = [(c.metadata[link_key], c.customer_id) for c in fetched.customers if c.metadata.get(link_key)]
+        aliases += [(c.email, c.customer_id) for c in fetched.customers if c.email]
+        repo.upsert_aliases(connection, aliases)
+        lines = revenue_rows(connection, fetched.revenue_lines)
+        repo.delete_revenue_not_in(connection, kinds=STRIPE_KINDS, keep=[row[0] for row in lines])
+        written = repo.upsert_revenue(connection, lines)
+        _record_run(connection, "stripe", None, started, "ok", written, "")
+        repo.bump_version(connection)
+    return SyncResult("stripe", "ok", written)
+
+
+def revenue_rows(connection: Connection, records: list[RevenueLineRecord]) -> list[tuple[object, ...]]:
+    """Revenue lines in the store's column order, converted with the rate table first (DESIGN §4.3)."""
+    table = repo.read_exchange_rates(connection)
+    return [
+        (
+            r.source_id,
+            r.kind,
+            r.customer_id,
+            r.service_start,
+            r.service_end,
+            r.amount,
+            r.currency,
+            currency.usd_cents(r.amount, r.currency, table=table, stripe_rate=r.rate_to_usd),
+            None if r.rate_to_usd is None else str(r.rate_to_usd),
+            r.plan,
+            r.description,
+        )
+        for r in records
+    ]
+
+
+def _record_run(
+    connection: Connection,
+    provider: str,
+    window: tuple[date, date] | None,
+    started: datetime,
+    status: str,
+    rows: int,
+    error: str,
+) -> None:
+    now = datetime.now(UTC)
+    connection.execute(
+        text(
+            "INSERT INTO sync_run (provider, window_start, window_end, started_at, finished_at, status, rows_written, "
+            "error) VALUES (:p, :a, :b, :s, :f, :st, :r, :e)"
+        ),
+        {
+            "p": provider,
+            "a": window[0] if window else None,
+            "b": window[1] if window else None,
+            "s": started,
+            "f": now,
+            "st": status,
+            "r": rows,
+            "e": error,
+        },
+    )
+    connection.execute(
+        text("UPDATE connection SET last_synced_at = :f, last_error = :e, status = :st WHERE kind = :p"),
+        {"f": now, "e": error, "st": "connected" if status == "ok" else "error", "p": provider},
+    )
+
+
+def _failed(
+    engine: Engine, provider: str, window: tuple[date, date] | None, started: datetime, error: str
+) -> SyncResult:
+    logger.warning("%s sync failed: %s", provider, error)
+    with engine.begin() as connection:
+        _record_run(connection, provider, window, started, "failed", 0, error)
+    return SyncResult(provider, "failed", 0, error, window)
