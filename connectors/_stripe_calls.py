@@ -33,11 +33,13 @@ READ_PERMISSIONS = {
     "invoice_payments": "Invoices",
     "credit_notes": "Credit notes",
     "charges": "Charges",
-    "refunds": "Charges (refunds)",
+    "refunds": "Refunds",
 }
 KEY_HINT = (
     "create a restricted key (rk_live_…) in the Stripe Dashboard → Developers → API keys with Read "
-    "access to " + ", ".join(sorted(set(READ_PERMISSIONS.values()))) + ", and paste it on the Connections page"
+    "access to "
+    + ", ".join(sorted(set(READ_PERMISSIONS.values())))
+    + " (and Balance, for the exchange rates Stripe applied), and paste it on the Connections page"
 )
 _RAK_PERMISSION = re.compile(r"'(rak_[a-z_]+)'")
 

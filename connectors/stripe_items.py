@@ -88,7 +88,11 @@ class _Payments:
 
     def __init__(self, snapshot: StripeSnapshot) -> None:
         self._charges = {charge.id: charge for charge in snapshot.charges}
-        self._by_intent = {ref_id(c.payment_intent): c for c in snapshot.charges if c.status == "succeeded"}
+        self._by_intent = {
+            intent: charge
+            for charge in snapshot.charges
+            if charge.status == "succeeded" and (intent := ref_id(charge.payment_intent))
+        }
         self._invoice_by_payment: dict[str, str] = {}
         self._paying: dict[str, stripe.Charge] = {}
         for row in snapshot.invoice_payments:
@@ -105,10 +109,14 @@ class _Payments:
         """The listed charge with this id."""
         return self._charges.get(charge_id)
 
-    def invoice_of(self, charge: stripe.Charge) -> str | None:
-        """The invoice a charge paid or tried to pay, if any."""
-        by_charge = self._invoice_by_payment.get(charge.id)
-        return by_charge or self._invoice_by_payment.get(ref_id(charge.payment_intent) or "\0")
+    def invoice_of(self, charge: stripe.Charge | None, *, payment_intent: str = "") -> str | None:
+        """The invoice a charge (or, for a refund without one, a PaymentIntent) paid or tried to pay."""
+        if charge is not None:
+            payment_intent = ref_id(charge.payment_intent)
+            by_charge = self._invoice_by_payment.get(charge.id)
+            if by_charge:
+                return by_charge
+        return self._invoice_by_payment.get(payment_intent) if payment_intent else None
 
     def invoice_rate(self, invoice_id: str) -> Decimal | None:
         """The rate of the charge that paid the invoice (None for an open invoice)."""
@@ -223,7 +231,7 @@ def _refund_items(
     """Rule 5: a refund no credit note covers; on an invoice charge, a credit for its tax-exclusive share."""
     day = _day(refund.created)
     charge = payments.charge(ref_id(refund.charge))
-    invoice_id = None if charge is None else payments.invoice_of(charge)
+    invoice_id = payments.invoice_of(charge, payment_intent=ref_id(refund.payment_intent))
     description = refund.description or refund.reason or ""
     if invoice_id is None:
         customer = ref_id(charge.customer) if charge is not None else ""

@@ -128,6 +128,17 @@ def test_refund_on_an_invoice_charge_is_a_credit_for_its_tax_exclusive_share(ite
     assert {(i.customer_id, i.currency, i.description) for i in ours} == {(ACME, "usd", "")}
 
 
+def test_refund_without_a_charge_is_tied_to_its_invoice_by_payment_intent() -> None:
+    extra = refund("re_TmAcmePartial02", charge="ch_TmAcmeMar2026Pay", amount=3348, created=MAR_11_NOON)
+    extra["charge"] = None  # e.g. a bank-transfer refund: only the PaymentIntent names the payment
+    fetched = fetch({"refunds": [extra, *load("refunds")]})
+    added = sorted((i.source_id, i.amount) for i in fetched if i.source_id.startswith("re_TmAcmePartial02"))
+    assert added == [
+        ("re_TmAcmePartial02:il_TmAcmeMar2026Pro:catch_up", -1000),
+        ("re_TmAcmePartial02:il_TmAcmeMar2026Pro:rest", -2100),
+    ]
+
+
 def test_refund_on_an_invoice_is_split_over_its_lines_by_amount() -> None:
     # The upgrade invoice: lines −16000 (Pro) and +32000 (Business), total 17280, 16000 without tax.
     # A 1728 refund is 1600 without tax: −1600 on Pro and +3200 on Business (16 days, 8 delivered by 24 Mar).

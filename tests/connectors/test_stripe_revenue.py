@@ -151,6 +151,14 @@ def test_failed_charges_count_for_nothing(items) -> None:
     assert "ch_TmFjordMarFail2" not in sources
 
 
+def test_only_succeeded_one_off_charges_count(items) -> None:
+    charges = load("charges")
+    by_id(charges, "ch_TmFjordMarFail1")["payment_intent"] = "pi_TmFjordCardRetry"  # tied to no invoice
+    pending = copy.deepcopy(by_id(charges, "ch_TmDeltaWorkshop01"))  # a bank debit not yet settled
+    pending.update(id="ch_TmDeltaAch01", status="pending", payment_intent="pi_TmDeltaAch01", amount_refunded=0)
+    assert fetch({"charges": [pending, *charges]}).revenue_lines == items
+
+
 def test_charges_that_paid_an_invoice_are_not_one_off(items) -> None:
     assert [item.source_id for item in items if item.kind == "one_off_charge"] == ["ch_TmDeltaWorkshop01"]
 
