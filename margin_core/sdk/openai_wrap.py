@@ -79,12 +79,18 @@ def _resumed(kwargs: Mapping[str, object]) -> bool:
     return isinstance(kwargs.get("response_id"), str)
 
 
+def provider_of(client: object) -> str:
+    """`openrouter` for a client pointed at openrouter.ai (same SDK, OpenRouter's bill), else `openai`."""
+    host = text(getattr(client, "base_url", None), "host")
+    return "openrouter" if host == "openrouter.ai" or host.endswith(".openrouter.ai") else "openai"
+
+
 def wrap_openai(client: object, sink: Sink) -> ClientProxy:
     """A proxy of `client` that records one event per captured call."""
     import openai
 
     is_async = isinstance(client, openai.AsyncOpenAI)
-    provider = "openrouter" if "openrouter.ai" in str(getattr(client, "base_url", "")) else "openai"
+    provider = provider_of(client)
     chat = Api(sink, provider, read_chat, chat_observer, inject_usage=True)
     responses = Api(sink, provider, read_response, responses_observer, passthrough=_resumed)
     embeddings = Api(sink, provider, read_chat, chat_observer)
