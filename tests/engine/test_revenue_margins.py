@@ -1,0 +1,164 @@
+"""Revenue spreading (DESIGN §4.3), margins and status (§4.4), granularity (§4.6), cross-subsidy (§4.5)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from margin_core import schemas
+from margin_core.engine import dimensions, granularity, margins, revenue
+
+
+def lines(*rows: dict) -> pl.LazyFrame:
+    base = {"kind": "csv", "customer_id": "c", "source_id": "s", "currency": "usd", "plan": "", "description": ""}
+    return pl.DataFrame(
+        [{**base, "source_id": f"s{i}", "amount": r.get("amount_usd_cents"), **r} for i, r in enumerate(rows)],
+        schema=schemas.REVENUE,
+    ).lazy()
+
+
+def test_fjord_310_over_28_days_gives_99_63_for_march_1_to_9() -> None:
+    item = lines({"service_start": date(2026, 2, 10), "service_end": date(2026, 3, 10), "amount_usd_cents": 31_000})
+    march = revenue.recognize_daily(item, start=date(2026, 3, 1), end=date(2026, 4, 1)).collect()
+    assert march["revenue_cents"].sum() == 9_963
+    february = revenue.recognize_daily(item, start=date(2026, 2, 1), end=date(2026, 3, 1)).collect().sort("day")
+    assert february["revenue_cents"].sum() == 21_037
+    assert february["revenue_cents"].head(5).to_list() == [1108, 1108, 1108, 1108, 1107]
+
+
+def test_negative_items_spread_with_their_sign_and_unconverted_items_are_flagged() -> None:
+    items = lines(
+        {"service_start": date(2026, 3, 1), "service_end": date(2026, 3, 4), "amount_usd_cents": -100},
+        {
+            "service_start": date(2026, 3, 1),
+            "service_end": date(2026, 3, 2),
+            "amount_usd_cents": None,
+            "currency": "chf",
+            "amount": 500,
+        },
+    )
+    days = revenue.recognize_daily(items, start=date(2026, 3, 1), end=date(2026, 4, 1)).collect().sort("day")
+    assert days["revenue_cents"].to_list() == [-34, -33, -33]
+    flagged = revenue.unconverted(items, start=date(2026, 3, 1), end=date(2026, 4, 1)).collect()
+    assert flagged["currency"].to_list() == ["chf"]
+
+
+@given(
+    amount=st.integers(-(10**9), 10**9),
+    length=st.integers(1, 400),
+    cut=st.integers(0, 400),
+)
+def test_days_of_an_item_always_add_up_to_it(amount: int, length: int, cut: int) -> None:
+    start = date(2026, 1, 1)
+    item = lines({"service_start": start, "service_end": start + timedelta(days=length), "amount_usd_cents": amount})
+    middle = start + timedelta(days=min(cut, length))
+    before = revenue.recognize_daily(item, start=date(2025, 1, 1), end=middle).collect()["revenue_cents"].sum()
+    after = revenue.recognize_daily(item, start=middle, end=date(2028, 1, 1)).collect()["revenue_cents"].sum()
+    assert before + after == amount
+
+
+@pytest.mark.parametrize(
+    ("revenue_micros", "cost_micros", "status"),
+    [
+        (4_200_000_000, 1_890_000_000, "profitable"),
+        (200_000_000, 12_000_000_000, "unprofitable"),
+        (500_000_000, 413_000_000, "break_even"),  # 17.4%
+        (100, 80, "profitable"),  # exactly 20% is not below the threshold
+        (100, 81, "break_even"),
+        (0, 0, "break_even"),
+        (-50, 0, "unprofitable"),
+    ],
+)
+def test_status_thresholds(revenue_micros: int, cost_micros: int, status: str) -> None:
+    frame = pl.LazyFrame({"revenue_micros": [revenue_micros], "cost_micros": [cost_micros]})
+    row = margins.with_margin(frame).collect().row(0, named=True)
+    assert row["status"] == status
+    assert row["margin_micros"] == revenue_micros - cost_micros
+    if revenue_micros <= 0:
+        assert row["margin_pct"] is None
+
+
+@pytest.mark.parametrize(("days", "expected"), [(1, "day"), (45, "day"), (46, "week"), (190, "week"), (191, "month")])
+def test_granularity_switches_at_45_and_190_days(days: int, expected: str) -> None:
+    start = date(2026, 1, 1)
+    assert granularity.choose_granularity(start, start + timedelta(days=days)) == expected
+
+
+def test_change_in_points() -> None:
+    assert granularity.change_in_points(0.58, 0.42) == pytest.approx(-16.0)
+    assert granularity.change_in_points(None, 0.42) is None
+
+
+def test_weeks_start_on_monday_and_every_period_is_listed() -> None:
+    starts = granularity.period_starts(date(2026, 3, 4), date(2026, 3, 20), "week").collect()["period_start"]
+    assert starts.to_list() == [date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)]
+
+
+def _ledger(rows: list[tuple]) -> pl.LazyFrame:
+    return pl.DataFrame(
+        [
+            {
+                "day": date(2026, 3, 1),
+                "customer_id": c,
+                "feature": f,
+                "provider": "openai",
+                "model": "m",
+                "metadata_json": "{}",
+                "cost_micros": cost,
+                "estimated_micros": 0,
+                "requests": req,
+                "input_tokens": tok,
+                "cached_input_tokens": 0,
+                "cache_write_tokens": 0,
+                "output_tokens": 0,
+            }
+            for c, f, cost, req, tok in rows
+        ],
+        schema=schemas.LEDGER,
+    ).lazy()
+
+
+def _daily(amounts: dict[str, int]) -> pl.LazyFrame:
+    return pl.DataFrame(
+        [{"customer_id": c, "day": date(2026, 3, 1), "plan": "", "revenue_cents": v} for c, v in amounts.items()],
+        schema=schemas.DAILY_REVENUE,
+    ).lazy()
+
+
+def test_customer_revenue_follows_its_requests_across_features_with_fallbacks() -> None:
+    ledger = _ledger(
+        [
+            ("a", "chat", 100, 3, 0),
+            ("a", "search", 50, 1, 0),  # by requests: 3/4 and 1/4
+            ("b", "chat", 10, 0, 30),
+            ("b", "search", 10, 0, 10),  # no requests: by tokens
+            (None, "(unattributed)", 7, 2, 0),
+        ]
+    )
+    daily = _daily({"a": 400, "b": 100, "c": 50})  # c has no usage at all
+    table = dimensions.by_usage_attribute(ledger, daily_revenue=daily, values=["feature"]).collect()
+    revenue_by = dict(table.select("feature", "revenue_micros").iter_rows())
+    assert revenue_by == {"chat": 3_750_000, "search": 1_250_000, "(no usage)": 500_000, "(unattributed)": 0}
+    assert table["revenue_micros"].sum() == 5_500_000
+    assert table["cost_micros"].sum() == 177
+
+
+def test_customer_attribute_takes_revenue_and_cost_whole() -> None:
+    ledger = _ledger([("a", "chat", 100, 1, 0), ("b", "chat", 300, 1, 0), (None, "(unattributed)", 5, 0, 0)])
+    customers = (
+        pl.DataFrame([{"customer_id": "a", "tier": "pro"}, {"customer_id": "b", "tier": ""}], schema_overrides={})
+        .with_columns(
+            *(pl.lit("").alias(c) for c in ("name", "email", "segment", "region", "source")),
+            pl.lit("{}").alias("metadata_json"),
+        )
+        .lazy()
+    )
+    table = dimensions.by_customer_attribute(
+        ledger, daily_revenue=_daily({"a": 10, "b": 20}), customers=customers, attribute="tier"
+    ).collect()
+    got = {v: (r, c) for v, r, c in table.select("value", "revenue_micros", "cost_micros").iter_rows()}
+    assert got == {"pro": (100_000, 100), "(none)": (200_000, 300), "(unattributed)": (0, 5)}
