@@ -22,15 +22,11 @@ def _day(value: str) -> date:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m margin_core", description="Margin: LLM cost vs revenue.")
-    parser.add_argument(
-        "--db", help="SQLAlchemy URL of the store (default: MARGIN_DATABASE_URL or data/margin.db)"
-    )
+    parser.add_argument("--db", help="SQLAlchemy URL of the store (default: MARGIN_DATABASE_URL or data/margin.db)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="create the deterministic demo workspace")
-    demo.add_argument(
-        "--today", type=_day, help="the demo's 120 days end the day before this (default: today)"
-    )
+    demo.add_argument("--today", type=_day, help="the demo's 120 days end the day before this (default: today)")
     demo.add_argument("--clear", action="store_true", help="empty a demo store for your own data")
 
     imp = commands.add_parser("import", help="import a canonical CSV file")
@@ -130,9 +126,7 @@ def _report(engine: object, args: argparse.Namespace) -> int:
         sys.stderr.write("error: --end must be after --start (the end is exclusive)\n")
         return 2
     workspace = load_workspace(engine)  # type: ignore[arg-type]
-    frame = reports.to_cli_frame(
-        reports.report(workspace, args.kind, start=args.start, end=args.end), args.kind
-    )
+    frame = reports.to_cli_frame(reports.report(workspace, args.kind, start=args.start, end=args.end), args.kind)
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
         sys.stderr.write(f"warning: {line}\n")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.records import PROVIDERS, EventRecord
 from margin_core import currency
@@ -256,9 +256,7 @@ def parse_text(kind: str, content: str, *, source: str = "") -> Parsed:
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            raise ImportFileError(
-                f"{len(values)} fields where the header has {len(header)}", path=source, line=line
-            )
+            raise ImportFileError(f"{len(values)} fields where the header has {len(header)}", path=source, line=line)
         row = _Row(dict(zip(header, values, strict=True)))
         try:
             for name in REQUIRED[kind]:
@@ -270,7 +268,13 @@ def parse_text(kind: str, content: str, *, source: str = "") -> Parsed:
     return Parsed(kind, rows)
 
 
-def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
+class _LineReader(Protocol):
+    line_num: int
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+
+def _numbered(reader: _LineReader) -> Iterator[tuple[int, list[str]]]:
     # The physical line a record starts on (a quoted field may span lines).
     previous_end = 1
     for values in reader:
@@ -282,9 +286,7 @@ def _check_header(kind: str, header: list[str], source: str) -> None:
     known = COLUMNS[kind]
     for name in header:
         if name not in known and not (kind in META_KINDS and name.startswith("meta_") and len(name) > 5):
-            raise ImportFileError(
-                f"unknown column {name!r} (expected {', '.join(known)})", path=source, line=1
-            )
+            raise ImportFileError(f"unknown column {name!r} (expected {', '.join(known)})", path=source, line=1)
     if len(set(header)) != len(header):
         raise ImportFileError("a column appears twice in the header", path=source, line=1)
     for name in REQUIRED[kind]:

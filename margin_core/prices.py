@@ -45,9 +45,7 @@ def package_rates(provider: str, model: str, day: date) -> Rates | None:
 def _static_rates(provider: str, model: str) -> Rates | None:
     # Most models have one price for all time; only models with dated prices need a lookup per day.
     try:
-        found = calc_price(
-            Usage(input_tokens=_PROBE), model_ref=model, provider_id=_GENAI_PROVIDER.get(provider)
-        )
+        found = calc_price(Usage(input_tokens=_PROBE), model_ref=model, provider_id=_GENAI_PROVIDER.get(provider))
     except LookupError:
         return None
     if isinstance(found.model.prices, list):
@@ -68,9 +66,7 @@ def _dated_rates(provider: str, model: str, day: date) -> Rates | None:
     )
     try:
         prices = [
-            calc_price(
-                probe, model_ref=model, provider_id=provider_id, genai_request_timestamp=when
-            ).total_price
+            calc_price(probe, model_ref=model, provider_id=provider_id, genai_request_timestamp=when).total_price
             for probe in probes
         ]
     except LookupError:

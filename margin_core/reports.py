@@ -14,9 +14,7 @@ import polars as pl
 from margin_core.engine import attribution, dimensions, granularity, margins, revenue
 from margin_core.workspace import Workspace
 
-ReportKind = Literal[
-    "customers", "models", "providers", "features", "tiers", "segments", "over-time", "unattributed"
-]
+ReportKind = Literal["customers", "models", "providers", "features", "tiers", "segments", "over-time", "unattributed"]
 REPORT_KINDS: tuple[ReportKind, ...] = (
     "customers",
     "models",
@@ -156,9 +154,7 @@ def usd(micros: pl.Expr) -> pl.Expr:
     """Micro-dollars as dollar text with two decimals, rounded half-up (away from zero): exact."""
     cents = (micros.abs().cast(pl.Int64) + 5_000) // 10_000
     sign = pl.when((micros < 0) & (cents > 0)).then(pl.lit("-")).otherwise(pl.lit(""))
-    return pl.concat_str(
-        sign, (cents // 100).cast(pl.String), pl.lit("."), (cents % 100).cast(pl.String).str.zfill(2)
-    )
+    return pl.concat_str(sign, (cents // 100).cast(pl.String), pl.lit("."), (cents % 100).cast(pl.String).str.zfill(2))
 
 
 def pct4(pct: pl.Expr) -> pl.Expr:

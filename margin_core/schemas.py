@@ -50,9 +50,7 @@ EVENTS = pl.Schema(
     }
 )
 
-MAPPINGS = pl.Schema(
-    {"provider": pl.String, "dimension": pl.String, "value": pl.String, "customer_id": pl.String}
-)
+MAPPINGS = pl.Schema({"provider": pl.String, "dimension": pl.String, "value": pl.String, "customer_id": pl.String})
 
 CUSTOMERS = pl.Schema(
     {
@@ -145,9 +143,7 @@ UNATTRIBUTED = pl.Schema(
     }
 )
 
-DAILY_REVENUE = pl.Schema(
-    {"customer_id": pl.String, "day": pl.Date, "plan": pl.String, "revenue_cents": pl.Int64}
-)
+DAILY_REVENUE = pl.Schema({"customer_id": pl.String, "day": pl.Date, "plan": pl.String, "revenue_cents": pl.Int64})
 
 
 def require(frame: pl.LazyFrame | pl.DataFrame, schema: pl.Schema, *, frame_name: str) -> None:

@@ -202,7 +202,7 @@ def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResu
         aliases += [(c.email, c.customer_id) for c in fetched.customers if c.email]
         repo.upsert_aliases(connection, aliases)
         lines = revenue_rows(connection, fetched.revenue_lines)
-        repo.delete_revenue_not_in(connection, kinds=STRIPE_KINDS, keep=[row[0] for row in lines])
+        repo.delete_revenue_not_in(connection, kinds=STRIPE_KINDS, keep=[str(row[0]) for row in lines])
         written = repo.upsert_revenue(connection, lines)
         _record_run(connection, "stripe", None, started, "ok", written, "")
         repo.bump_version(connection)

@@ -97,9 +97,7 @@ def _resolve(frame: pl.DataFrame, aliases: pl.DataFrame) -> pl.DataFrame:
     if aliases.is_empty():
         return frame
     return (
-        frame.join(
-            aliases.rename({"alias": "customer_id", "customer_id": "_linked"}), on="customer_id", how="left"
-        )
+        frame.join(aliases.rename({"alias": "customer_id", "customer_id": "_linked"}), on="customer_id", how="left")
         .with_columns(pl.coalesce("_linked", "customer_id").alias("customer_id"))
         .drop("_linked")
     )

@@ -6,8 +6,8 @@ ADBC (SQLite and PostgreSQL drivers) straight into Arrow, then cast to the frame
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, event
@@ -20,7 +20,7 @@ from margin_core import settings
 _ENGINES: dict[str, Engine] = {}
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

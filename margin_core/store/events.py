@@ -97,9 +97,7 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
         for start in range(0, len(keys), 50_000):
             chunk = keys[start : start + 50_000]
             placeholder = ",".join(str(k) for k in chunk)  # integers only: no injection possible
-            rows = connection.execute(
-                text(f"SELECT event_key FROM event_seen WHERE event_key IN ({placeholder})")
-            )
+            rows = connection.execute(text(f"SELECT event_key FROM event_seen WHERE event_key IN ({placeholder})"))
             seen.update(row[0] for row in rows)
         fresh = batch.filter(~pl.col("event_key").is_in(list(seen))) if seen else batch
         if fresh.is_empty():

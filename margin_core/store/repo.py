@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -76,9 +77,7 @@ def _upsert(
 def bump_version(connection: Connection) -> None:
     """Mark the store changed, so cached reports are recomputed (any sync, import or mapping)."""
     updated = connection.execute(
-        text(
-            "UPDATE setting SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR(20)) WHERE key = 'data_version'"
-        )
+        text("UPDATE setting SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR(20)) WHERE key = 'data_version'")
     )
     if updated.rowcount == 0:
         connection.execute(text("INSERT INTO setting (key, value) VALUES ('data_version', '1')"))
@@ -97,12 +96,10 @@ def data_version(engine: Engine) -> int:
 def upsert_usage(connection: Connection, frame: pl.DataFrame) -> int:
     """Insert or replace usage rows on their natural key (a re-import of a bucket replaces it)."""
     columns = (*USAGE_KEY, *USAGE_VALUES)
-    return _upsert(
-        connection, "provider_usage", columns=columns, key=USAGE_KEY, rows=frame.select(columns).rows()
-    )
+    return _upsert(connection, "provider_usage", columns=columns, key=USAGE_KEY, rows=frame.select(columns).rows())
 
 
-def delete_usage(connection: Connection, *, provider: str, start: Any, end: Any, source: str = "api") -> None:
+def delete_usage(connection: Connection, *, provider: str, start: date, end: date, source: str = "api") -> None:
     """Remove a provider's rows of a window before writing its fresh fetch (buckets may disappear)."""
     connection.execute(
         text("DELETE FROM provider_usage WHERE provider = :p AND source = :s AND day >= :a AND day < :b"),
@@ -151,27 +148,21 @@ def delete_revenue_not_in(connection: Connection, *, kinds: Sequence[str], keep:
     """Drop lines of these kinds that a full re-list no longer yields (an invoice voided since)."""
     keep_set = set(keep)
     existing = connection.execute(
-        text(
-            f"SELECT source_id FROM revenue_line WHERE kind IN ({', '.join(f':k{i}' for i in range(len(kinds)))})"
-        ),
+        text(f"SELECT source_id FROM revenue_line WHERE kind IN ({', '.join(f':k{i}' for i in range(len(kinds)))})"),
         {f"k{i}": k for i, k in enumerate(kinds)},
     ).scalars()
     stale = [s for s in existing if s not in keep_set]
     for start in range(0, len(stale), 500):
         chunk = stale[start : start + 500]
         connection.execute(
-            text(
-                f"DELETE FROM revenue_line WHERE source_id IN ({', '.join(f':s{i}' for i in range(len(chunk)))})"
-            ),
+            text(f"DELETE FROM revenue_line WHERE source_id IN ({', '.join(f':s{i}' for i in range(len(chunk)))})"),
             {f"s{i}": s for i, s in enumerate(chunk)},
         )
 
 
 def upsert_rates(connection: Connection, rows: Iterable[tuple[str, str]]) -> int:
     """Set exchange rates (currency upper-case, rate as Decimal text) and reconvert revenue."""
-    count = _upsert(
-        connection, "exchange_rate", columns=("currency", "rate_to_usd"), key=("currency",), rows=rows
-    )
+    count = _upsert(connection, "exchange_rate", columns=("currency", "rate_to_usd"), key=("currency",), rows=rows)
     reconvert_revenue(connection)
     return count
 
@@ -180,9 +171,7 @@ def reconvert_revenue(connection: Connection) -> None:
     """Recompute every non-USD line's `amount_usd_cents` from the rate table, else Stripe's rate."""
     table = read_exchange_rates(connection)
     lines = connection.execute(
-        text(
-            "SELECT id, amount, currency, stripe_rate_to_usd FROM revenue_line WHERE UPPER(currency) <> 'USD'"
-        )
+        text("SELECT id, amount, currency, stripe_rate_to_usd FROM revenue_line WHERE UPPER(currency) <> 'USD'")
     ).all()
     updates = [
         {
@@ -236,9 +225,7 @@ def read_usage(engine: Engine) -> pl.DataFrame:
 
 def read_events(engine: Engine) -> pl.DataFrame:
     """Every rolled-up event row."""
-    return read_frame(
-        engine, f"SELECT {', '.join(schemas.EVENTS.names())} FROM event_rollup", schema=schemas.EVENTS
-    )
+    return read_frame(engine, f"SELECT {', '.join(schemas.EVENTS.names())} FROM event_rollup", schema=schemas.EVENTS)
 
 
 def read_mappings(engine: Engine) -> pl.DataFrame:
@@ -256,18 +243,12 @@ def read_aliases(engine: Engine) -> pl.DataFrame:
 
 
 def read_revenue(engine: Engine) -> pl.DataFrame:
-    return read_frame(
-        engine, f"SELECT {', '.join(schemas.REVENUE.names())} FROM revenue_line", schema=schemas.REVENUE
-    )
+    return read_frame(engine, f"SELECT {', '.join(schemas.REVENUE.names())} FROM revenue_line", schema=schemas.REVENUE)
 
 
 def read_api_keys(engine: Engine) -> pl.DataFrame:
-    schema = pl.Schema(
-        {"provider": pl.String, "api_key_id": pl.String, "name": pl.String, "project_id": pl.String}
-    )
-    return read_frame(
-        engine, "SELECT provider, api_key_id, name, project_id FROM api_key_label", schema=schema
-    )
+    schema = pl.Schema({"provider": pl.String, "api_key_id": pl.String, "name": pl.String, "project_id": pl.String})
+    return read_frame(engine, "SELECT provider, api_key_id, name, project_id FROM api_key_label", schema=schema)
 
 
 def read_settings(connection: Connection) -> dict[str, str]:

@@ -42,9 +42,7 @@ class CustomerAlias(SQLModel, table=True):
 class ProviderUsage(SQLModel, table=True):
     __tablename__ = "provider_usage"
     __table_args__ = (
-        UniqueConstraint(
-            "day", "provider", "model", "api_key_id", "project_id", "user_id", name="uq_usage_key"
-        ),
+        UniqueConstraint("day", "provider", "model", "api_key_id", "project_id", "user_id", name="uq_usage_key"),
     )
     id: int | None = Field(default=None, primary_key=True)
     day: date = Field(index=True)

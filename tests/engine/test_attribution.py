@@ -123,7 +123,7 @@ def test_mapped_row_takes_only_its_customers_events() -> None:
     costs = (
         ledger.filter(pl.col("cost_micros") != 0).group_by("customer_id", "feature").agg(pl.col("cost_micros").sum())
     )
-    assert dict(((c, f), v) for c, f, v in costs.collect().iter_rows()) == {("mapped", "search"): 1_000}
+    assert {(c, f): v for c, f, v in costs.collect().iter_rows()} == {("mapped", "search"): 1_000}
 
 
 def test_mapped_row_without_events_goes_whole_to_its_customer_unspecified() -> None:
@@ -155,7 +155,7 @@ def test_events_of_an_uncovered_provider_day_count_at_their_own_cost_as_estimate
     )
     ledger, _ = attribute(rows, events=evs, mappings=NO_MAPPINGS)
     totals = ledger.group_by("customer_id").agg(pl.col("cost_micros", "estimated_micros").sum()).collect()
-    assert dict((c, (m, e)) for c, m, e in totals.iter_rows()) == {"a": (55, 55), "b": (0, 0), None: (100, 0)}
+    assert {c: (m, e) for c, m, e in totals.iter_rows()} == {"a": (55, 55), "b": (0, 0), None: (100, 0)}
 
 
 def test_models_match_on_the_text_after_the_last_slash_case_insensitively() -> None:
