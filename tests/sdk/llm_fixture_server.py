@@ -100,11 +100,15 @@ def _handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # 100 tasks connect at once; the default backlog of 5 would reset some
+    daemon_threads = True
+
+
 def serve() -> Iterator[LLMServer]:
     """Run a server on a free loopback port for the duration of a fixture."""
     state = LLMServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
+    httpd = _Server(("127.0.0.1", 0), _handler(state))
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()

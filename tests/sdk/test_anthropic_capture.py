@@ -90,7 +90,7 @@ def test_stream_reads_message_start_and_delta(
     assert tracker.flush(10)
 
     assert got == expected
-    assert [event["type"] for event in got][0] == "message_start"
+    assert got[0]["type"] == "message_start"
     assert _tokens(_only_row(db_url)) == (25, 1000, 500, 400, 80)  # output from the delta, not the start's 1
 
 
