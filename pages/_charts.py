@@ -1,0 +1,292 @@
+"""Altair builders: (pl.DataFrame) -> alt.Chart, no Streamlit calls. Money arrives in micro-dollars and
+becomes float dollars here, for drawing only. Status colours are the same on every chart."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+STATUS_DOMAIN = ["profitable", "break_even", "unprofitable"]
+STATUS_RANGE = ["#2e7d32", "#f59e0b", "#d32f2f"]
+STATUS_LABELS = {"profitable": "Profitable", "break_even": "Break-even", "unprofitable": "Unprofitable"}
+SERIES_DOMAIN = ["Revenue", "LLM cost"]
+SERIES_RANGE = ["#2563eb", "#f97316"]
+MONEY = "$,.0f"
+PCT = ".0%"
+TOKEN_TYPES = {
+    "input_tokens": "Input",
+    "cached_input_tokens": "Cached input",
+    "cache_write_tokens": "Cache write",
+    "output_tokens": "Output",
+}
+
+
+def _status_color(title: str = "Status") -> alt.Color:
+    return alt.Color(
+        "status:N",
+        title=title,
+        scale=alt.Scale(domain=STATUS_DOMAIN, range=STATUS_RANGE),
+        legend=alt.Legend(orient="bottom", labelExpr=_label_expr(STATUS_LABELS)),
+    )
+
+
+def _label_expr(labels: dict[str, str]) -> str:
+    cases = " : ".join(f"datum.label == '{key}' ? '{value}'" for key, value in labels.items())
+    return f"{cases} : datum.label"
+
+
+def _dollars(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """`x_micros` → `x_usd` floats (drawing only)."""
+    return frame.with_columns((pl.col(c) / 1_000_000).alias(c.replace("_micros", "_usd")) for c in columns)
+
+
+def margin_over_time(series: pl.DataFrame, *, title: str = "Revenue, LLM cost and gross margin") -> alt.LayerChart:
+    """Revenue and cost lines (left axis) with gross margin % points coloured by status (right axis)."""
+    data = _dollars(series, "revenue_micros", "cost_micros", "margin_micros")
+    long = data.unpivot(
+        index=["period_start", "margin_pct", "status"],
+        on=["revenue_usd", "cost_usd"],
+        variable_name="series",
+        value_name="usd",
+    ).with_columns(pl.col("series").replace({"revenue_usd": "Revenue", "cost_usd": "LLM cost"}))
+    base = alt.Chart(long, title=title).encode(x=alt.X("period_start:T", title="Period"))
+    money = base.mark_line(point=True, strokeWidth=2).encode(
+        y=alt.Y("usd:Q", title="US dollars", axis=alt.Axis(format=MONEY)),
+        color=alt.Color(
+            "series:N",
+            title=None,
+            scale=alt.Scale(domain=SERIES_DOMAIN, range=SERIES_RANGE),
+            legend=alt.Legend(orient="top"),
+        ),
+        tooltip=[
+            alt.Tooltip("period_start:T", title="Period"),
+            alt.Tooltip("series:N", title="Series"),
+            alt.Tooltip("usd:Q", title="Amount", format=MONEY),
+        ],
+    )
+    pct = (
+        alt.Chart(data.filter(pl.col("margin_pct").is_not_null()))
+        .mark_point(filled=True, size=60, shape="diamond")
+        .encode(
+            x=alt.X("period_start:T"),
+            y=alt.Y("margin_pct:Q", title="Gross margin %", axis=alt.Axis(format=PCT, orient="right")),
+            color=_status_color("Margin status"),
+            tooltip=[
+                alt.Tooltip("period_start:T", title="Period"),
+                alt.Tooltip("revenue_usd:Q", title="Revenue", format=MONEY),
+                alt.Tooltip("cost_usd:Q", title="LLM cost", format=MONEY),
+                alt.Tooltip("margin_usd:Q", title="Gross margin", format=MONEY),
+                alt.Tooltip("margin_pct:Q", title="Gross margin %", format=PCT),
+                alt.Tooltip("status:N", title="Status"),
+            ],
+        )
+    )
+    return alt.layer(money, pct).resolve_scale(y="independent", color="independent").properties(height=340)
+
+
+def status_counts(counts: dict[str, int], *, title: str = "Customers by status") -> alt.Chart:
+    """Horizontal bars: how many customers are profitable, break-even, unprofitable."""
+    frame = pl.DataFrame(
+        {"status": STATUS_DOMAIN, "customers": [counts.get(s, 0) for s in STATUS_DOMAIN]},
+    ).with_columns(pl.col("status").replace(STATUS_LABELS).alias("label"))
+    return (
+        alt.Chart(frame, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("customers:Q", title="Customers", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("label:N", title=None, sort=[STATUS_LABELS[s] for s in STATUS_DOMAIN]),
+            color=alt.Color("status:N", scale=alt.Scale(domain=STATUS_DOMAIN, range=STATUS_RANGE), legend=None),
+            tooltip=[alt.Tooltip("label:N", title="Status"), alt.Tooltip("customers:Q", title="Customers")],
+        )
+        .properties(height=140)
+    )
+
+
+def diverging_margins(frame: pl.DataFrame, *, value: str, title: str) -> alt.LayerChart:
+    """Margin in dollars per value of a dimension, left of zero in red, right in green (by status)."""
+    data = _dollars(frame, "revenue_micros", "cost_micros", "margin_micros").with_columns(
+        pl.col(value).cast(pl.String).alias("value")
+    )
+    order = data.sort("margin_usd", descending=True)["value"].to_list()
+    bars = (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("margin_usd:Q", title="Gross margin (US dollars)", axis=alt.Axis(format=MONEY)),
+            y=alt.Y("value:N", title=value.replace("_", " ").capitalize(), sort=order),
+            color=_status_color(),
+            tooltip=[
+                alt.Tooltip("value:N", title=value.capitalize()),
+                alt.Tooltip("revenue_usd:Q", title="Revenue", format=MONEY),
+                alt.Tooltip("cost_usd:Q", title="LLM cost", format=MONEY),
+                alt.Tooltip("margin_usd:Q", title="Gross margin", format=MONEY),
+                alt.Tooltip("margin_pct:Q", title="Gross margin %", format=PCT),
+                alt.Tooltip("status:N", title="Status"),
+            ],
+        )
+    )
+    zero = alt.Chart(pl.DataFrame({"x": [0]})).mark_rule(color="#6b7280").encode(x="x:Q")
+    return alt.layer(bars, zero).properties(height=max(160, 28 * len(order)))
+
+
+def cost_by_day(frame: pl.DataFrame, *, by: str, title: str) -> alt.Chart:
+    """Stacked daily LLM cost coloured by `by` (provider or model)."""
+    data = _dollars(frame.group_by("day", by).agg(pl.col("cost_micros").sum()), "cost_micros")
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:T", title="Day"),
+            y=alt.Y("sum(cost_usd):Q", title="LLM cost (US dollars)", axis=alt.Axis(format=MONEY)),
+            color=alt.Color(f"{by}:N", title=by.capitalize(), legend=alt.Legend(orient="bottom", columns=4)),
+            tooltip=[
+                alt.Tooltip("day:T", title="Day"),
+                alt.Tooltip(f"{by}:N", title=by.capitalize()),
+                alt.Tooltip("cost_usd:Q", title="LLM cost", format="$,.2f"),
+            ],
+        )
+        .properties(height=320)
+    )
+
+
+def tokens_by_type(frame: pl.DataFrame, *, title: str = "Tokens by type and model") -> alt.Chart:
+    """Horizontal stacked bars: each model's input, cached input, cache write and output tokens."""
+    long = frame.unpivot(index=["provider", "model"], on=list(TOKEN_TYPES), variable_name="type", value_name="n")
+    long = long.with_columns(pl.col("type").replace(TOKEN_TYPES))
+    order = frame.sort("tokens", descending=True)["model"].to_list()
+    return (
+        alt.Chart(long, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("n:Q", title="Tokens", axis=alt.Axis(format="~s")),
+            y=alt.Y("model:N", title="Model", sort=order),
+            color=alt.Color(
+                "type:N",
+                title="Token type",
+                scale=alt.Scale(domain=list(TOKEN_TYPES.values())),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("provider:N", title="Provider"),
+                alt.Tooltip("model:N", title="Model"),
+                alt.Tooltip("type:N", title="Token type"),
+                alt.Tooltip("n:Q", title="Tokens", format=","),
+            ],
+        )
+        .properties(height=max(160, 26 * len(order)))
+    )
+
+
+def reported_vs_estimated(frame: pl.DataFrame, *, title: str = "Billed (reported) vs estimated cost") -> alt.Chart:
+    """Stacked daily cost: what providers reported and what Margin priced itself."""
+    daily = frame.group_by("day").agg(pl.col("reported_micros").sum(), pl.col("estimated_micros").sum())
+    long = (
+        _dollars(daily, "reported_micros", "estimated_micros")
+        .unpivot(index="day", on=["reported_usd", "estimated_usd"], variable_name="source", value_name="usd")
+        .with_columns(pl.col("source").replace({"reported_usd": "Reported", "estimated_usd": "Estimated"}))
+    )
+    return (
+        alt.Chart(long, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:T", title="Day"),
+            y=alt.Y("usd:Q", title="LLM cost (US dollars)", axis=alt.Axis(format=MONEY), stack=True),
+            color=alt.Color(
+                "source:N",
+                title="Cost source",
+                scale=alt.Scale(domain=["Reported", "Estimated"], range=["#475569", "#a78bfa"]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("day:T", title="Day"),
+                alt.Tooltip("source:N", title="Cost source"),
+                alt.Tooltip("usd:Q", title="LLM cost", format="$,.2f"),
+            ],
+        )
+        .properties(height=260)
+    )
+
+
+SPLIT_MEASURES = {
+    "margin_pct": ("Gross margin %", PCT),
+    "cost_usd": ("LLM cost (US dollars)", MONEY),
+    "revenue_usd": ("Revenue (US dollars)", MONEY),
+    "margin_usd": ("Gross margin (US dollars)", MONEY),
+}
+
+
+def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -> alt.Chart:
+    """One line per value of the split dimension."""
+    label, fmt = SPLIT_MEASURES[measure]
+    data = _dollars(frame, "revenue_micros", "cost_micros", "margin_micros")
+    return (
+        alt.Chart(data, title=title)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("period_start:T", title="Period"),
+            y=alt.Y(f"{measure}:Q", title=label, axis=alt.Axis(format=fmt)),
+            color=alt.Color("value:N", title=by.capitalize(), legend=alt.Legend(orient="bottom", columns=4)),
+            tooltip=[
+                alt.Tooltip("period_start:T", title="Period"),
+                alt.Tooltip("value:N", title=by.capitalize()),
+                alt.Tooltip("revenue_usd:Q", title="Revenue", format=MONEY),
+                alt.Tooltip("cost_usd:Q", title="LLM cost", format=MONEY),
+                alt.Tooltip("margin_pct:Q", title="Gross margin %", format=PCT),
+            ],
+        )
+        .properties(height=340)
+    )
+
+
+def profile_vs_average(frame: pl.DataFrame, *, by: str, name: str, title: str) -> alt.Chart:
+    """Grouped bars: this customer's LLM cost per `by` value against the average customer's."""
+    data = frame.select(
+        pl.col(by).alias("value"),
+        (pl.col("cost_micros") / 1_000_000).alias(name),
+        (pl.col("avg_cost_micros") / 1_000_000).alias("Average customer"),
+    ).unpivot(index="value", variable_name="who", value_name="usd")
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            y=alt.Y("value:N", title=by.capitalize(), sort="-x"),
+            x=alt.X("usd:Q", title="LLM cost (US dollars)", axis=alt.Axis(format=MONEY)),
+            yOffset=alt.YOffset("who:N", sort=[name, "Average customer"]),
+            color=alt.Color(
+                "who:N",
+                title=None,
+                scale=alt.Scale(domain=[name, "Average customer"], range=["#f97316", "#94a3b8"]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("value:N", title=by.capitalize()),
+                alt.Tooltip("who:N", title="Who"),
+                alt.Tooltip("usd:Q", title="LLM cost", format="$,.2f"),
+            ],
+        )
+        .properties(height=max(140, 44 * frame.height))
+    )
+
+
+def unattributed_bars(frame: pl.DataFrame, *, title: str = "Unattributed spend by key, project or user") -> alt.Chart:
+    """Horizontal bars of unattributed cost per (provider, value), largest first."""
+    data = _dollars(frame, "cost_micros").with_columns(
+        pl.concat_str(pl.col("provider"), pl.lit(" · "), pl.col("value")).alias("label")
+    )
+    order = data.sort("cost_usd", descending=True)["label"].to_list()
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar(color="#d32f2f")
+        .encode(
+            x=alt.X("cost_usd:Q", title="Unattributed cost (US dollars)", axis=alt.Axis(format=MONEY)),
+            y=alt.Y("label:N", title="Provider · key, project or user", sort=order),
+            tooltip=[
+                alt.Tooltip("provider:N", title="Provider"),
+                alt.Tooltip("dimension:N", title="Dimension"),
+                alt.Tooltip("value:N", title="Value"),
+                alt.Tooltip("cost_usd:Q", title="Cost", format="$,.2f"),
+                alt.Tooltip("requests:Q", title="Requests", format=","),
+            ],
+        )
+        .properties(height=max(120, 30 * len(order)))
+    )

@@ -1,0 +1,135 @@
+"""Cached loaders: thin wrappers over the use cases. The first argument is always the store version, so
+any sync, import, mapping or setting change recomputes them; the workspace snapshot is a shared resource."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import streamlit as st
+from sqlalchemy import Engine
+
+from margin_core import app_actions, insights, reports, settings, workspace
+from margin_core.workspace import Workspace
+
+ENTRIES = 32
+
+
+@st.cache_resource(show_spinner="Opening the store…")
+def _engine(url: str) -> Engine:
+    return app_actions.app_engine()
+
+
+def engine() -> Engine:
+    """The app's engine for MARGIN_DATABASE_URL (else data/margin.db); an empty store gets the demo."""
+    return _engine(settings.database_url())
+
+
+def version() -> int:
+    """The store's change counter (one cheap query per run)."""
+    return app_actions.store_version(engine())
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the workspace…")
+def workspace_snapshot(version: int, url: str) -> Workspace:
+    """Every frame of the store, loaded once per version; shared, never mutated."""
+    return app_actions.load(engine())
+
+
+def ws(version: int) -> Workspace:
+    return workspace_snapshot(version, settings.database_url())
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def customers(version: int, start: date, end: date) -> pl.DataFrame:
+    return app_actions.customer_table(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def report(version: int, kind: reports.ReportKind, start: date, end: date) -> pl.DataFrame:
+    return reports.report(ws(version), kind, start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def ledger(version: int, start: date, end: date) -> pl.DataFrame:
+    return app_actions.ledger_summary(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def over_time(version: int, start: date, end: date, grain: str) -> pl.DataFrame:
+    series = reports.over_time(ws(version), start=start, end=end, grain=grain)  # type: ignore[arg-type]
+    return app_actions.with_change_in_points(series)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner="Splitting the series…")
+def over_time_split(version: int, start: date, end: date, grain: str, by: str) -> pl.DataFrame:
+    return app_actions.over_time_split(ws(version), start=start, end=end, grain=grain, by=by)  # type: ignore[arg-type]
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def dimension(version: int, start: date, end: date, name: str) -> pl.DataFrame:
+    return reports.dimension_margins(ws(version), start=start, end=end, dimension=name)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def unpriced(version: int, start: date, end: date) -> pl.DataFrame:
+    return workspace.unpriced_models(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def top_insights(version: int, start: date, end: date) -> list[insights.Insight]:
+    return insights.top_insights(
+        daily=ledger(version, start, end),
+        customers=customers(version, start, end),
+        models=report(version, "models", start, end),
+    )
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def freshness(version: int) -> pl.DataFrame:
+    return app_actions.freshness(engine(), ws(version))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def dimension_choices(version: int) -> dict[str, str]:
+    return app_actions.dimension_choices(ws(version))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def customer_list(version: int) -> pl.DataFrame:
+    """customer_id, name, tier of every customer, by name."""
+    return ws(version).customers.select("customer_id", "name", "tier").sort("name", "customer_id")
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def mappings(version: int) -> pl.DataFrame:
+    return ws(version).mappings.sort("provider", "dimension", "value")
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def key_labels(version: int) -> dict[tuple[str, str], str]:
+    return app_actions.key_labels(ws(version))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def plan_history(version: int, customer_id: str) -> pl.DataFrame:
+    return app_actions.plan_history(ws(version), customer_id=customer_id)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def unconverted(version: int, start: date, end: date) -> list[str]:
+    return app_actions.unconverted_revenue(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=8, show_spinner="Preparing every report…")
+def full_export(version: int, start: date, end: date) -> dict[str, str]:
+    return app_actions.full_export(ws(version), start=start, end=end)
+
+
+def is_demo(version: int) -> bool:
+    return ws(version).is_demo
+
+
+def clear() -> None:
+    """Drop every cached report (after a write that did not bump the version)."""
+    st.cache_data.clear()

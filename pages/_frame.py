@@ -1,0 +1,80 @@
+"""What every page draws first: the period picker and workspace in the sidebar, the demo banner."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+from margin_core import app_actions
+from pages import _data
+
+PRESETS = {
+    "Last 7 days": 7,
+    "Last 31 days": 31,
+    "Last 90 days": 90,
+    "Last 120 days": 120,
+}
+
+
+def default_period() -> tuple[date, date]:
+    """The 31 days ending yesterday (UTC), inclusive."""
+    yesterday = app_actions.today_utc() - timedelta(days=1)
+    return yesterday - timedelta(days=30), yesterday
+
+
+def _apply_preset() -> None:
+    choice = st.session_state.get("period_preset")
+    if choice in PRESETS:
+        yesterday = app_actions.today_utc() - timedelta(days=1)
+        st.session_state.period = (yesterday - timedelta(days=PRESETS[choice] - 1), yesterday)
+
+
+def _custom() -> None:
+    st.session_state.period_preset = None
+
+
+def frame() -> tuple[date, date]:
+    """Draw the shared frame; return the period as a half-open range [start, end)."""
+    st.session_state.setdefault("period", default_period())
+    version = _data.version()
+    with st.sidebar:
+        st.date_input(
+            "Period",
+            key="period",
+            format="YYYY-MM-DD",
+            help="First and last day, both included (UTC).",
+            on_change=_custom,
+            persist_state="session",
+        )
+        st.segmented_control(
+            "Quick range",
+            list(PRESETS),
+            key="period_preset",
+            on_change=_apply_preset,
+            label_visibility="collapsed",
+            persist_state="session",
+        )
+        demo = _data.is_demo(version)
+        st.caption(f"Workspace: **{'Demo' if demo else 'Own data'}** · {app_actions.workspace_label(_data.engine())}")
+    if demo:
+        st.info(
+            "Demo data: a made-up company with 59 customers. Connect your own keys on the Connections page "
+            "(clearing the demo is one click there or on Settings).",
+            icon=":material/science:",
+        )
+    picked = st.session_state.period
+    if not isinstance(picked, (tuple, list)):
+        picked = (picked, picked)
+    if len(picked) == 0:
+        picked = default_period()
+    first = picked[0]
+    last = picked[1] if len(picked) > 1 else picked[0]
+    return first, last + timedelta(days=1)
+
+
+def period_text(start: date, end: date) -> str:
+    """The inclusive period for captions: "2026-10-29 to 2026-11-28 (31 days)"."""
+    last = end - timedelta(days=1)
+    days = (end - start).days
+    return f"{start:%b %-d, %Y} – {last:%b %-d, %Y} ({days} day{'s' if days != 1 else ''})"

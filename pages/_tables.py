@@ -1,0 +1,110 @@
+"""Tables as the founder reads them ($1,234, 42%, −16 pts, negatives red, status in colour), each with a
+one-click CSV download of exactly its rows."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from margin_core import insights
+from pages._charts import STATUS_DOMAIN, STATUS_LABELS, STATUS_RANGE
+
+STATUS_COLOURS = dict(zip(STATUS_DOMAIN, STATUS_RANGE, strict=True))
+RED = "#d32f2f"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _money(value: Any) -> str:
+    return "—" if _missing(value) else insights.usd_text(int(value))
+
+
+def _pct(value: Any) -> str:
+    return "—" if _missing(value) else insights.pct_text(float(value))
+
+
+def _pts(value: Any) -> str:
+    return "—" if _missing(value) else insights.pts_text(float(value))
+
+
+def _count(value: Any) -> str:
+    return "—" if _missing(value) else f"{int(value):,}"
+
+
+def _ratio(value: Any) -> str:
+    return "—" if _missing(value) else f"{float(value):,.1f}×"
+
+
+def _red_if_negative(value: Any) -> str:
+    return f"color: {RED}; font-weight: 600" if not _missing(value) and value < 0 else ""
+
+
+def styled(
+    frame: pl.DataFrame,
+    *,
+    columns: Mapping[str, str],
+    money: Sequence[str] = (),
+    pct: Sequence[str] = (),
+    pts: Sequence[str] = (),
+    counts: Sequence[str] = (),
+    ratios: Sequence[str] = (),
+    status: str | None = None,
+) -> Any:
+    """A pandas Styler of `frame`'s `columns` (renamed to their labels) with the app's number formats."""
+    shown = frame.select(list(columns))
+    shown = shown.with_columns(
+        [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in shown.schema.items() if t == pl.Date]
+        + [pl.col(c).dt.strftime("%Y-%m-%d %H:%M UTC") for c, t in shown.schema.items() if isinstance(t, pl.Datetime)]
+    )
+    table = shown.to_pandas()
+    if status and status in table:
+        table[status] = table[status].map(lambda s: STATUS_LABELS.get(s, s))
+    table = table.rename(columns=dict(columns))
+    formats: dict[str, Callable[[Any], str]] = {}
+    formats.update({columns[c]: _money for c in money})
+    formats.update({columns[c]: _pct for c in pct})
+    formats.update({columns[c]: _pts for c in pts})
+    formats.update({columns[c]: _count for c in counts})
+    formats.update({columns[c]: _ratio for c in ratios})
+    styler = table.style.format(formats, na_rep="—")  # type: ignore[arg-type]
+    signed = [columns[c] for c in (*money, *pct, *pts) if c in columns]
+    if signed:
+        styler = styler.map(_red_if_negative, subset=signed)
+    if status and status in columns:
+        by_label = {STATUS_LABELS[k]: colour for k, colour in STATUS_COLOURS.items()}
+        styler = styler.map(
+            lambda v: f"color: {by_label[v]}; font-weight: 600" if v in by_label else "", subset=[columns[status]]
+        )
+    return styler
+
+
+def show(
+    frame: pl.DataFrame,
+    *,
+    key: str,
+    csv: str,
+    file_name: str,
+    columns: Mapping[str, str],
+    height: int | str = "auto",
+    **formats: Any,
+) -> None:
+    """Draw the table and, under it, the CSV download of the same rows (CLI columns and number format)."""
+    if frame.is_empty():
+        st.caption("Nothing to show for this period.")
+    else:
+        st.dataframe(styled(frame, columns=columns, **formats), hide_index=True, height=height, key=key)
+    st.download_button(
+        "Download CSV",
+        csv,
+        file_name=file_name,
+        mime="text/csv",
+        on_click="ignore",
+        key=f"{key}_csv",
+        icon=":material/download:",
+    )

@@ -1,0 +1,128 @@
+"""Costs: LLM spend by provider and model per day, tokens by type, reported vs estimated, unattributed
+spend and the models without a price."""
+
+import polars as pl
+import streamlit as st
+
+from margin_core import app_actions
+from pages import _charts, _data, _tables
+from pages._frame import frame
+from pages._ui import header, money, pct
+
+start, end = frame()
+version = _data.version()
+header("Costs", start, end, what="what the providers billed, by provider, model and token type")
+
+ledger = _data.ledger(version, start, end)
+if ledger.is_empty():
+    st.info("No LLM cost in this period. Connect a provider or import usage.")
+    st.stop()
+daily = app_actions.cost_by_day(ledger)
+models = app_actions.tokens_by_model(ledger)
+unattributed = _data.report(version, "unattributed", start, end)
+unpriced = _data.unpriced(version, start, end)
+
+total = int(daily["cost_micros"].sum())
+estimated = int(daily["estimated_micros"].sum())
+lost = int(unattributed["cost_micros"].sum())
+m1, m2, m3, m4, m5 = st.columns(5)
+m1.metric("LLM cost", money(total), border=True)
+m2.metric("Reported by providers", money(total - estimated), border=True)
+m3.metric(
+    "Estimated by Margin", money(estimated), help="Priced from tokens with genai-prices or overrides.", border=True
+)
+m4.metric(
+    "Unattributed",
+    money(lost),
+    pct(lost / total) if total else None,
+    delta_color="off",
+    delta_arrow="off",
+    border=True,
+    help="Spend no customer carries yet: map it on the Mapping page.",
+)
+m5.metric(
+    "Models without a price",
+    f"{unpriced.height}",
+    border=True,
+    help="Counted at $0 until you add a price override; their tokens are listed below.",
+)
+
+by = st.segmented_control(
+    "Colour by",
+    ["provider", "model"],
+    format_func=str.capitalize,
+    key="costs_by",
+    default="provider",
+    required=True,
+)
+st.altair_chart(_charts.cost_by_day(daily, by=by or "provider", title=f"LLM cost per day by {by}"), width="stretch")
+
+st.subheader("Spend by provider and model")
+_tables.show(
+    models,
+    key="costs_models",
+    csv=app_actions.csv_text(models),
+    file_name=f"costs_by_model_{start}_{end}.csv",
+    columns={
+        "provider": "Provider",
+        "model": "Model",
+        "cost_micros": "LLM cost",
+        "estimated_micros": "of which estimated",
+        "requests": "Requests",
+        "input_tokens": "Input tokens",
+        "cached_input_tokens": "Cached input",
+        "cache_write_tokens": "Cache write",
+        "output_tokens": "Output tokens",
+        "tokens": "Tokens",
+    },
+    money=["cost_micros", "estimated_micros"],
+    counts=["requests", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "tokens"],
+)
+
+left, right = st.columns(2)
+with left:
+    st.altair_chart(_charts.tokens_by_type(models.filter(pl.col("tokens") > 0)), width="stretch")
+with right:
+    st.altair_chart(_charts.reported_vs_estimated(daily), width="stretch")
+
+st.subheader("Unattributed spend")
+if unattributed.is_empty():
+    st.success("Every dollar of LLM cost in this period is attributed to a customer.")
+else:
+    st.altair_chart(_charts.unattributed_bars(unattributed), width="stretch")
+    _tables.show(
+        unattributed,
+        key="costs_unattributed",
+        csv=app_actions.csv_text(unattributed, kind="unattributed"),
+        file_name=f"unattributed_{start}_{end}.csv",
+        columns={
+            "provider": "Provider",
+            "dimension": "Dimension",
+            "value": "Key, project or user",
+            "cost_micros": "LLM cost",
+            "requests": "Requests",
+            "first_day": "First day",
+            "last_day": "Last day",
+        },
+        money=["cost_micros"],
+        counts=["requests"],
+    )
+    st.page_link("pages/mapping.py", label="Map these to customers", icon=":material/link:")
+
+st.subheader("Models without a price")
+if unpriced.is_empty():
+    st.success("Every model in this period has a price.")
+else:
+    st.warning(
+        "These models are counted at $0: genai-prices does not know them and no price override is set. "
+        "Their tokens are real spend.",
+        icon=":material/warning:",
+    )
+    _tables.show(
+        unpriced,
+        key="costs_unpriced",
+        csv=app_actions.csv_text(unpriced),
+        file_name=f"unpriced_models_{start}_{end}.csv",
+        columns={"provider": "Provider", "model": "Model", "tokens": "Tokens"},
+        counts=["tokens"],
+    )

@@ -1,0 +1,175 @@
+"""Customers: every customer's margin with filters, CSV download, and one customer's drill-down."""
+
+import polars as pl
+import streamlit as st
+
+from margin_core import app_actions, insights
+from pages import _charts, _data, _tables
+from pages._frame import frame
+from pages._ui import header, money, pct
+
+start, end = frame()
+version = _data.version()
+header("Customers", start, end, what="revenue, LLM cost and gross margin per customer")
+
+table = _data.customers(version, start, end)
+if table.filter(pl.col("customer_id") != app_actions.UNATTRIBUTED).is_empty():
+    st.info("No customer has revenue or cost in this period.")
+    st.stop()
+
+STATUS_OPTIONS = list(app_actions.STATUSES)
+tiers = sorted(t for t in table["tier"].unique().to_list() if t)
+segments = sorted(s for s in table["segment"].unique().to_list() if s)
+c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
+statuses = c1.multiselect(
+    "Status",
+    STATUS_OPTIONS,
+    key="customers_status",
+    format_func=lambda s: _charts.STATUS_LABELS[s],
+    placeholder="All statuses",
+)
+chosen_tiers = c2.multiselect("Tier", tiers, key="customers_tier", placeholder="All tiers")
+chosen_segments = c3.multiselect("Segment", segments, key="customers_segment", placeholder="All segments")
+search = c4.text_input("Search", key="customers_search", placeholder="Name or customer id")
+
+shown = table
+if statuses:
+    shown = shown.filter(pl.col("status").is_in(statuses))
+if chosen_tiers:
+    shown = shown.filter(pl.col("tier").is_in(chosen_tiers))
+if chosen_segments:
+    shown = shown.filter(pl.col("segment").is_in(chosen_segments))
+if search.strip():
+    needle = search.strip().lower()
+    shown = shown.filter(
+        pl.col("customer_name").str.to_lowercase().str.contains(needle, literal=True)
+        | pl.col("customer_id").str.to_lowercase().str.contains(needle, literal=True)
+    )
+shown = shown.sort("margin_micros", "customer_id")
+
+revenue, cost = int(shown["revenue_micros"].sum()), int(shown["cost_micros"].sum())
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Customers shown", f"{shown.filter(pl.col('customer_id') != app_actions.UNATTRIBUTED).height:,}")
+m2.metric("Revenue", money(revenue))
+m3.metric("LLM cost", money(cost))
+m4.metric("Gross margin", pct((revenue - cost) / revenue if revenue > 0 else None))
+
+_tables.show(
+    shown,
+    key="customers_table",
+    csv=app_actions.csv_text(shown, kind="customers"),
+    file_name=f"customers_{start}_{end}.csv",
+    columns={
+        "customer_name": "Customer",
+        "customer_id": "Customer id",
+        "tier": "Tier",
+        "segment": "Segment",
+        "revenue_micros": "Revenue",
+        "cost_micros": "LLM cost",
+        "margin_micros": "Margin",
+        "margin_pct": "Margin %",
+        "status": "Status",
+        "requests": "Requests",
+        "tokens": "Tokens",
+    },
+    money=["revenue_micros", "cost_micros", "margin_micros"],
+    pct=["margin_pct"],
+    counts=["requests", "tokens"],
+    status="status",
+    height=420,
+)
+st.caption("Worst margin first. The CSV has the columns of `python -m margin_core report customers` for these rows.")
+
+# --- drill-down ----------------------------------------------------------------------------------------
+st.subheader("Customer drill-down")
+real = table.filter(pl.col("customer_id") != app_actions.UNATTRIBUTED).sort("margin_micros", "customer_id")
+ids = real["customer_id"].to_list()
+names = dict(zip(real["customer_id"], real["customer_name"], strict=True))
+if st.session_state.get("customers_drill") not in ids:
+    st.session_state["customers_drill"] = ids[0]
+customer_id = st.selectbox(
+    "Customer",
+    ids,
+    key="customers_drill",
+    format_func=lambda c: f"{names[c]} ({c})",
+    help="Loss-makers come first.",
+)
+row = real.filter(pl.col("customer_id") == customer_id).row(0, named=True)
+d1, d2, d3, d4, d5 = st.columns(5)
+d1.metric("Revenue", money(row["revenue_micros"]), help=f"Tier: {row['tier'] or '—'}")
+d2.metric("LLM cost", money(row["cost_micros"]))
+d3.metric("Gross margin", pct(row["margin_pct"]), help=f"{money(row['margin_micros'])} · {row['status']}")
+d4.metric("Requests", f"{row['requests']:,}")
+d5.metric("Tokens", f"{row['tokens']:,}")
+
+ledger = _data.ledger(version, start, end)
+by_feature = insights.customer_profile(ledger, customer_id=customer_id, by="feature")
+by_model = insights.customer_profile(ledger, customer_id=customer_id, by="model")
+profile_columns = {
+    "requests": "Requests",
+    "avg_requests": "Avg customer requests",
+    "tokens": "Tokens",
+    "avg_tokens": "Avg customer tokens",
+    "cost_micros": "LLM cost",
+    "avg_cost_micros": "Avg customer cost",
+    "cost_vs_average": "Cost vs average",
+}
+profile_formats = {
+    "money": ["cost_micros", "avg_cost_micros"],
+    "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
+    "ratios": ["cost_vs_average"],
+}
+left, right = st.columns(2)
+with left:
+    own = by_feature.filter((pl.col("cost_micros") != 0) | (pl.col("requests") > 0))
+    if not own.is_empty():
+        st.altair_chart(
+            _charts.profile_vs_average(
+                own, by="feature", name=names[customer_id], title="LLM cost by feature vs the average customer"
+            ),
+            width="stretch",
+        )
+    _tables.show(
+        by_feature,
+        key="customers_drill_features",
+        csv=app_actions.csv_text(by_feature),
+        file_name=f"customer_{customer_id}_features_{start}_{end}.csv",
+        columns={"feature": "Feature", **profile_columns},
+        **profile_formats,
+    )
+with right:
+    own = by_model.filter((pl.col("cost_micros") != 0) | (pl.col("requests") > 0))
+    if not own.is_empty():
+        st.altair_chart(
+            _charts.profile_vs_average(
+                own, by="model", name=names[customer_id], title="LLM cost by model vs the average customer"
+            ),
+            width="stretch",
+        )
+    _tables.show(
+        by_model,
+        key="customers_drill_models",
+        csv=app_actions.csv_text(by_model),
+        file_name=f"customer_{customer_id}_models_{start}_{end}.csv",
+        columns={"model": "Model", **profile_columns},
+        **profile_formats,
+    )
+
+plans = _data.plan_history(version, customer_id)
+with st.expander(f"Plan history and revenue lines ({plans.height})"):
+    _tables.show(
+        plans,
+        key="customers_drill_plans",
+        csv=app_actions.csv_text(plans),
+        file_name=f"customer_{customer_id}_revenue_lines.csv",
+        columns={
+            "service_start": "From",
+            "service_end": "Until (excl.)",
+            "plan": "Plan",
+            "kind": "Kind",
+            "source_id": "Source",
+            "amount_micros": "Amount (USD)",
+            "currency": "Currency",
+        },
+        money=["amount_micros"],
+    )

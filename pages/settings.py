@@ -1,0 +1,130 @@
+"""Settings: break-even threshold, allocation basis, exchange rates, and the demo workspace."""
+
+import polars as pl
+import streamlit as st
+
+from margin_core import app_actions
+from margin_core.errors import MarginError
+from pages import _data, _tables
+from pages._frame import frame
+from pages._ui import header
+
+start, end = frame()
+version = _data.version()
+engine = _data.engine()
+header("Settings", start, end, what="how margins are judged and converted")
+
+if flash := st.session_state.pop("settings_flash", None):
+    st.success(flash, icon=":material/check_circle:")
+
+values = app_actions.read_settings(engine)
+current_threshold = float(values.get("break_even_pct", "20"))
+current_basis = values.get("allocation_basis", "requests")
+demo = _data.is_demo(version)
+m1, m2, m3 = st.columns(3)
+m1.metric(
+    "Break-even threshold",
+    f"{current_threshold:g}%",
+    border=True,
+    help="Below this margin (and at or above 0) a customer is break-even; above it, profitable.",
+)
+m2.metric(
+    "Allocation basis",
+    current_basis,
+    border=True,
+    help="How a customer's revenue is split over features, models and event metadata.",
+)
+m3.metric("Workspace", "Demo" if demo else "Own data", border=True)
+state = app_actions.settings_table(engine)
+_tables.show(
+    state,
+    key="settings_state",
+    csv=app_actions.csv_text(state),
+    file_name="settings.csv",
+    columns={"setting": "Setting", "value": "Value"},
+)
+
+st.subheader("Margin rules")
+with st.form("settings_form"):
+    threshold = st.number_input(
+        "Break-even threshold (%)",
+        min_value=0.0,
+        max_value=100.0,
+        value=current_threshold,
+        step=1.0,
+        key="settings_break_even",
+        help="Unprofitable below 0%; break-even from 0% up to this margin; profitable at or above it.",
+    )
+    basis = st.radio(
+        "Allocation basis for usage dimensions",
+        ["requests", "tokens"],
+        index=0 if current_basis != "tokens" else 1,
+        key="settings_basis",
+        horizontal=True,
+        help="A customer's revenue is split over its features, models and metadata values by this measure.",
+    )
+    if st.form_submit_button("Save", type="primary", key="settings_save"):
+        try:
+            app_actions.save_settings(engine, break_even_pct=threshold, allocation_basis=basis)
+        except MarginError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["settings_flash"] = "Saved: every report now uses the new rules."
+            st.rerun()
+
+st.subheader("Exchange rates to USD")
+st.caption(
+    "Used first for revenue in other currencies; where a currency has no rate here, Stripe's own rate "
+    "of the payment is used. Changing a rate reconverts all revenue."
+)
+rates = app_actions.exchange_rates(engine)
+_tables.show(
+    rates,
+    key="settings_rates",
+    csv=app_actions.csv_text(rates),
+    file_name="exchange_rates.csv",
+    columns={"currency": "Currency", "rate_to_usd": "USD per unit"},
+)
+r1, r2, r3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+code = r1.text_input("Currency", key="settings_rate_currency", placeholder="EUR", max_chars=3)
+rate = r2.text_input("USD per unit", key="settings_rate_value", placeholder="1.10")
+if r3.button("Save rate", key="settings_rate_save", icon=":material/currency_exchange:"):
+    try:
+        app_actions.save_exchange_rates(engine, [(code, rate)])
+    except MarginError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["settings_flash"] = f"Saved {code.upper()} = {rate} USD; revenue reconverted."
+        st.rerun()
+missing = _data.unconverted(version, start, end)
+if missing:
+    st.warning(
+        "Revenue without an exchange rate adds $0 until you set one:\n\n" + "\n".join(f"- {m}" for m in missing),
+        icon=":material/currency_exchange:",
+    )
+
+st.subheader("Demo workspace")
+if not app_actions.demo_available():
+    st.caption("The demo generator is not part of this build.")
+elif demo:
+    st.caption("The store holds the demo workspace: syncs and imports are refused until it is cleared.")
+    d1, d2 = st.columns(2)
+    if d1.button("Rebuild the demo ending yesterday", key="settings_demo_reset", icon=":material/refresh:"):
+        with st.spinner("Building the demo workspace…"):
+            summary = app_actions.reset_demo(engine, today=app_actions.today_utc())
+        st.session_state["settings_flash"] = f"Demo rebuilt: {summary}."
+        st.rerun()
+    if d2.button(
+        "Clear the demo and start with my own data", key="settings_demo_clear", type="primary", icon=":material/delete:"
+    ):
+        app_actions.clear_demo(engine)
+        st.session_state["settings_flash"] = "The demo is cleared: connect your keys or import your CSV files."
+        st.rerun()
+else:
+    st.caption("This store holds your own data; the demo is only loaded into an empty store.")
+    empty = _data.customers(version, start, end).filter(pl.col("customer_id") != app_actions.UNATTRIBUTED).is_empty()
+    if empty and st.button("Load the demo workspace", key="settings_demo_load", icon=":material/science:"):
+        with st.spinner("Building the demo workspace…"):
+            summary = app_actions.reset_demo(engine, today=app_actions.today_utc())
+        st.session_state["settings_flash"] = f"Demo loaded: {summary}."
+        st.rerun()
