@@ -52,17 +52,11 @@ def _candidates(usage: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     keyed_rows = rows.filter(pl.col("api_key_id") != "")
     keyed_events = evs.filter(pl.col("api_key_id") != "")
     same_key = keyed_rows.join(keyed_events, on=[*on, "api_key_id"], how="inner")
-    keyless_events = keyed_rows.join(
-        evs.filter(pl.col("api_key_id") == "").drop("api_key_id"), on=on, how="inner"
-    )
-    keyless_rows = (
-        rows.filter(pl.col("api_key_id") == "").drop("api_key_id").join(evs.drop("api_key_id"), on=on)
-    )
+    keyless_events = keyed_rows.join(evs.filter(pl.col("api_key_id") == "").drop("api_key_id"), on=on, how="inner")
+    keyless_rows = rows.filter(pl.col("api_key_id") == "").drop("api_key_id").join(evs.drop("api_key_id"), on=on)
     columns = ["usage_id", "event_row", "customer_id", "mapped_customer", "weight_cost", "weight_tokens"]
     pairs = pl.concat([f.select(columns) for f in (same_key, keyless_events, keyless_rows)])
-    return pairs.filter(
-        pl.col("mapped_customer").is_null() | (pl.col("customer_id") == pl.col("mapped_customer"))
-    )
+    return pairs.filter(pl.col("mapped_customer").is_null() | (pl.col("customer_id") == pl.col("mapped_customer")))
 
 
 def attribute(
@@ -138,9 +132,7 @@ def attribute(
         .then(pl.lit("user_id"))
         .otherwise(pl.lit("none"))
         .alias("dimension"),
-        pl.coalesce(pl.when(pl.col(c) != "").then(pl.col(c)) for c in DIMENSIONS)
-        .fill_null("")
-        .alias("value"),
+        pl.coalesce(pl.when(pl.col(c) != "").then(pl.col(c)) for c in DIMENSIONS).fill_null("").alias("value"),
         "model",
         "cost_micros",
         "requests",
@@ -158,11 +150,7 @@ def attribute(
         events.join(matched_model, on="event_row", how="left", validate="1:1")
         .join(covered, on=["day", "provider"], how="left", validate="m:1")
         .with_columns(
-            pl.when(pl.col("covered"))
-            .then(0)
-            .otherwise(pl.col("cost_micros"))
-            .cast(pl.Int64)
-            .alias("own_micros")
+            pl.when(pl.col("covered")).then(0).otherwise(pl.col("cost_micros")).cast(pl.Int64).alias("own_micros")
         )
         .select(
             "day",

@@ -43,10 +43,7 @@ def allocate_reported_cost(
     """
     grain = list(grain)
     weighted = with_rates(usage, rates=rates).with_columns(
-        (
-            (token_cost_atto() + pl.col("web_search_requests").cast(pl.Int128) * WEB_SEARCH_ATTO)
-            // _ATTO_PER_PICO
-        )
+        ((token_cost_atto() + pl.col("web_search_requests").cast(pl.Int128) * WEB_SEARCH_ATTO) // _ATTO_PER_PICO)
         .cast(pl.Int128)
         .alias("weight"),
         (token_cost_atto() // 10**12).cast(pl.Int64).alias("list_micros"),
@@ -64,9 +61,9 @@ def allocate_reported_cost(
         tie_break=[c for c in USAGE_KEY if c not in grain],
         out="cost_micros",
     ).with_columns(pl.lit("reported").alias("cost_source"))
-    estimated = joined.filter(
-        pl.col("reported_micros").is_null() & pl.col("grain_micros").is_null()
-    ).with_columns(pl.col("list_micros").alias("cost_micros"), pl.lit("estimated").alias("cost_source"))
+    estimated = joined.filter(pl.col("reported_micros").is_null() & pl.col("grain_micros").is_null()).with_columns(
+        pl.col("list_micros").alias("cost_micros"), pl.lit("estimated").alias("cost_source")
+    )
     carried = usage.select(grain).unique()
     other = (
         costs.join(carried, on=grain, how="anti")
@@ -79,6 +76,4 @@ def allocate_reported_cost(
         .filter(pl.col("cost_micros") != 0)
     )
     columns = [*USAGE_KEY, *TOKENS, "requests", "cost_micros", "cost_source"]
-    return pl.concat(
-        [frame.select(columns) for frame in (own, split, estimated, other)], how="vertical_relaxed"
-    )
+    return pl.concat([frame.select(columns) for frame in (own, split, estimated, other)], how="vertical_relaxed")

@@ -112,12 +112,8 @@ def _allocate_revenue(
     )
     order = ["requests", "tokens", "cost"] if basis == "requests" else ["tokens", "requests", "cost"]
     # The first measure this customer has any of, in the order of the basis (DESIGN §4.5 fallbacks).
-    chosen = pl.coalesce(
-        pl.when(pl.col(m).sum().over("customer_id") > 0).then(pl.col(m)) for m in order
-    ).fill_null(0)
-    weighted = shares.with_columns(chosen.alias("weight")).filter(
-        pl.col("weight").sum().over("customer_id") > 0
-    )
+    chosen = pl.coalesce(pl.when(pl.col(m).sum().over("customer_id") > 0).then(pl.col(m)) for m in order).fill_null(0)
+    weighted = shares.with_columns(chosen.alias("weight")).filter(pl.col("weight").sum().over("customer_id") > 0)
     revenue = revenue_by_customer(daily_revenue)
     allocated = allocate_largest_remainder(
         weighted.filter(pl.col("weight") > 0).join(revenue, on="customer_id", how="inner"),
@@ -127,9 +123,9 @@ def _allocate_revenue(
         tie_break=values,
         out="part",
     )
-    no_usage = revenue.join(
-        weighted.select("customer_id").unique(), on="customer_id", how="anti"
-    ).with_columns(pl.lit(NO_USAGE).alias(v) for v in values)
+    no_usage = revenue.join(weighted.select("customer_id").unique(), on="customer_id", how="anti").with_columns(
+        pl.lit(NO_USAGE).alias(v) for v in values
+    )
     return (
         pl.concat(
             [
@@ -142,9 +138,7 @@ def _allocate_revenue(
     )
 
 
-def _finish(
-    usage: pl.LazyFrame, revenue: pl.LazyFrame, values: Sequence[str], *, break_even: float
-) -> pl.LazyFrame:
+def _finish(usage: pl.LazyFrame, revenue: pl.LazyFrame, values: Sequence[str], *, break_even: float) -> pl.LazyFrame:
     values = list(values)
     table = (
         usage.join(revenue, on=values, how="full", coalesce=True)

@@ -51,9 +51,7 @@ def customer_margins(
         pl.col("cost_micros").sum(), pl.col("estimated_micros").sum()
     )
     unattributed_row = pl.LazyFrame({"customer_id": [UNATTRIBUTED]})
-    ids = pl.concat(
-        [daily_revenue.select("customer_id"), costs.select("customer_id"), unattributed_row]
-    ).unique()
+    ids = pl.concat([daily_revenue.select("customer_id"), costs.select("customer_id"), unattributed_row]).unique()
     names = customers.select("customer_id", pl.col("name").alias("customer_name"), "tier")
     table = (
         ids.join(revenue_by_customer(daily_revenue), on="customer_id", how="left")
@@ -94,8 +92,6 @@ def margin_over_time(
         period_starts(start, end, granularity)
         .join(revenue, on="period_start", how="left")
         .join(cost, on="period_start", how="left")
-        .with_columns(
-            pl.col("revenue_micros", "cost_micros").fill_null(0), pl.lit(granularity).alias("granularity")
-        )
+        .with_columns(pl.col("revenue_micros", "cost_micros").fill_null(0), pl.lit(granularity).alias("granularity"))
     )
     return with_margin(table, break_even=break_even).sort("period_start")

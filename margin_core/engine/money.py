@@ -43,9 +43,7 @@ def allocate_largest_remainder(
     return (
         parts.with_columns(effective.alias("_w"), effective_sum.alias("_wsum"))
         .with_columns((exact // pl.col("_wsum")).alias("_floor"), (exact % pl.col("_wsum")).alias("_rest"))
-        .sort(
-            [*group, "_rest", *tie_break], descending=[False] * len(group) + [True] + [False] * len(tie_break)
-        )
+        .sort([*group, "_rest", *tie_break], descending=[False] * len(group) + [True] + [False] * len(tie_break))
         .with_columns(
             (
                 pl.col("_floor")

@@ -37,9 +37,7 @@ def recognize_daily(revenue: pl.LazyFrame, *, start: date, end: date) -> pl.Lazy
             "customer_id",
             "day",
             "plan",
-            (amount.sign() * (per_day + (index < extra).cast(pl.Int64)))
-            .cast(pl.Int64)
-            .alias("revenue_cents"),
+            (amount.sign() * (per_day + (index < extra).cast(pl.Int64))).cast(pl.Int64).alias("revenue_cents"),
         )
     )
 
@@ -49,8 +47,5 @@ def unconverted(revenue: pl.LazyFrame, *, start: date, end: date) -> pl.LazyFram
     return revenue.filter(
         pl.col("amount_usd_cents").is_null()
         & (pl.col("service_start") < pl.lit(end))
-        & (
-            pl.max_horizontal(pl.col("service_end"), pl.col("service_start") + pl.duration(days=1))
-            > pl.lit(start)
-        )
+        & (pl.max_horizontal(pl.col("service_end"), pl.col("service_start") + pl.duration(days=1)) > pl.lit(start))
     ).select("customer_id", "source_id", "amount", "currency")
