@@ -60,7 +60,7 @@ class Tracker:
         database_url: str | None = None,
         *,
         spool_path: Path | None = None,
-        batch_size: int = 5_000,
+        batch_size: int = 50_000,
         flush_interval: float = 1.0,
         retry_interval: float = 5.0,
     ) -> None:

@@ -102,22 +102,36 @@ class BatchWriter:
             try:
                 item = self._queue.get(timeout=timeout)
             except Empty:
-                self._write(batch)
+                self._write(batch)  # the batch is due, or the spool's retry is
                 batch = []
                 continue
             if isinstance(item, _Marker):
+                marker: _Marker | None = item
+            else:
+                if not batch:
+                    deadline = time.monotonic() + self._flush_interval
+                batch.append(item)
+                marker = self._drain(batch)
+            if marker is not None or len(batch) >= self._batch_size:
                 self._write(batch)
                 batch = []
-                item.done.set()
-                if item.stop:
+            if marker is not None:
+                marker.done.set()
+                if marker.stop:
                     return
-                continue
-            if not batch:
-                deadline = time.monotonic() + self._flush_interval
-            batch.append(item)
-            if len(batch) >= self._batch_size:
-                self._write(batch)
-                batch = []
+
+    def _drain(self, batch: list[EventRecord]) -> _Marker | None:
+        """Move what is already queued into `batch` without blocking; stop at a marker or a full batch."""
+        take, append = self._queue.get_nowait, batch.append
+        for _ in range(self._batch_size - len(batch)):
+            try:
+                item = take()
+            except Empty:
+                return None
+            if isinstance(item, _Marker):
+                return item
+            append(item)
+        return None
 
     def _write(self, batch: list[EventRecord]) -> None:
         """Write spool + held + batch in one transaction; on failure spool the new events."""
