@@ -53,17 +53,28 @@ def _in_range(start: date, end: date) -> pl.Expr:
 
 
 def ledger(workspace: Workspace, *, start: date, end: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """The range's attribution ledger and unattributed rows (lazy)."""
-    return attribution.attribute(
-        workspace.usage.lazy().filter(_in_range(start, end)),
-        events=workspace.events.lazy().filter(_in_range(start, end)),
-        mappings=workspace.mappings.lazy(),
-    )
+    """The range's attribution ledger and unattributed rows, computed once per snapshot and range."""
+
+    def compute() -> tuple[pl.DataFrame, pl.DataFrame]:
+        led, unattributed_rows = attribution.attribute(
+            workspace.usage.lazy().filter(_in_range(start, end)),
+            events=workspace.events.lazy().filter(_in_range(start, end)),
+            mappings=workspace.mappings.lazy(),
+        )
+        collected = pl.collect_all([led, unattributed_rows])
+        return collected[0], collected[1]
+
+    led, unattributed_rows = workspace.remember(("ledger", start, end), compute)
+    return led.lazy(), unattributed_rows.lazy()
 
 
 def daily_revenue(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
     """Recognized revenue per customer, day and plan in the range, US cents."""
-    return revenue.recognize_daily(workspace.revenue.lazy(), start=start, end=end)
+    daily = workspace.remember(
+        ("daily_revenue", start, end),
+        lambda: revenue.recognize_daily(workspace.revenue.lazy(), start=start, end=end).collect(),
+    )
+    return daily.lazy()
 
 
 def customer_margins(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:

@@ -6,8 +6,10 @@ loads one per run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
 
 import polars as pl
 from sqlalchemy import Engine
@@ -18,6 +20,7 @@ from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.store import repo
 
+T = TypeVar("T")
 _TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
@@ -33,6 +36,16 @@ class Workspace:
     api_keys: pl.DataFrame
     settings: dict[str, str]
     version: int
+    # Per-range results shared by every report of that range (a page shows several); bounded.
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
+
+    def remember(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """`compute()` once per key for this snapshot; the oldest entries are dropped past 16."""
+        if key not in self.memo:
+            if len(self.memo) >= 16:
+                self.memo.pop(next(iter(self.memo)))
+            self.memo[key] = compute()
+        return self.memo[key]  # type: ignore[return-value]
 
     @property
     def break_even(self) -> float:
