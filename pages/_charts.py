@@ -13,6 +13,10 @@ SERIES_DOMAIN = ["Revenue", "LLM cost"]
 SERIES_RANGE = ["#2563eb", "#f97316"]
 MONEY = "$,.0f"
 PCT = ".0%"
+PROVIDER_DOMAIN = ["openai", "anthropic", "openrouter", "other"]
+PROVIDER_RANGE = ["#0ea5e9", "#8b5cf6", "#475569", "#94a3b8"]
+TOKEN_RANGE = ["#1d4ed8", "#93c5fd", "#7c3aed", "#14b8a6"]
+LABELS = 280  # px of axis label before it is cut
 TOKEN_TYPES = {
     "input_tokens": "Input",
     "cached_input_tokens": "Cached input",
@@ -81,7 +85,7 @@ def margin_over_time(series: pl.DataFrame, *, title: str = "Revenue, LLM cost an
             ],
         )
     )
-    return alt.layer(money, pct).resolve_scale(y="independent", color="independent").properties(height=340)
+    return alt.layer(money, pct).resolve_scale(y="independent", color="independent").properties(height=430)
 
 
 def status_counts(counts: dict[str, int], *, title: str = "Customers by status") -> alt.Chart:
@@ -98,7 +102,7 @@ def status_counts(counts: dict[str, int], *, title: str = "Customers by status")
             color=alt.Color("status:N", scale=alt.Scale(domain=STATUS_DOMAIN, range=STATUS_RANGE), legend=None),
             tooltip=[alt.Tooltip("label:N", title="Status"), alt.Tooltip("customers:Q", title="Customers")],
         )
-        .properties(height=140)
+        .properties(height=190)
     )
 
 
@@ -113,7 +117,9 @@ def diverging_margins(frame: pl.DataFrame, *, value: str, title: str) -> alt.Lay
         .mark_bar()
         .encode(
             x=alt.X("margin_usd:Q", title="Gross margin (US dollars)", axis=alt.Axis(format=MONEY)),
-            y=alt.Y("value:N", title=value.replace("_", " ").capitalize(), sort=order),
+            y=alt.Y(
+                "value:N", title=value.replace("_", " ").capitalize(), sort=order, axis=alt.Axis(labelLimit=LABELS)
+            ),
             color=_status_color(),
             tooltip=[
                 alt.Tooltip("value:N", title=value.capitalize()),
@@ -126,7 +132,7 @@ def diverging_margins(frame: pl.DataFrame, *, value: str, title: str) -> alt.Lay
         )
     )
     zero = alt.Chart(pl.DataFrame({"x": [0]})).mark_rule(color="#6b7280").encode(x="x:Q")
-    return alt.layer(bars, zero).properties(height=max(160, 28 * len(order)))
+    return alt.layer(bars, zero).properties(height=140 + 26 * len(order))
 
 
 def cost_by_day(frame: pl.DataFrame, *, by: str, title: str) -> alt.Chart:
@@ -138,14 +144,21 @@ def cost_by_day(frame: pl.DataFrame, *, by: str, title: str) -> alt.Chart:
         .encode(
             x=alt.X("day:T", title="Day"),
             y=alt.Y("sum(cost_usd):Q", title="LLM cost (US dollars)", axis=alt.Axis(format=MONEY)),
-            color=alt.Color(f"{by}:N", title=by.capitalize(), legend=alt.Legend(orient="bottom", columns=4)),
+            color=alt.Color(
+                f"{by}:N",
+                title=by.capitalize(),
+                legend=alt.Legend(orient="bottom", columns=4, labelLimit=LABELS),
+                scale=alt.Scale(domain=PROVIDER_DOMAIN, range=PROVIDER_RANGE)
+                if by == "provider"
+                else alt.Scale(scheme="tableau10"),
+            ),
             tooltip=[
                 alt.Tooltip("day:T", title="Day"),
                 alt.Tooltip(f"{by}:N", title=by.capitalize()),
                 alt.Tooltip("cost_usd:Q", title="LLM cost", format="$,.2f"),
             ],
         )
-        .properties(height=320)
+        .properties(height=440)
     )
 
 
@@ -159,11 +172,11 @@ def tokens_by_type(frame: pl.DataFrame, *, title: str = "Tokens by type and mode
         .mark_bar()
         .encode(
             x=alt.X("n:Q", title="Tokens", axis=alt.Axis(format="~s")),
-            y=alt.Y("model:N", title="Model", sort=order),
+            y=alt.Y("model:N", title="Model", sort=order, axis=alt.Axis(labelLimit=LABELS)),
             color=alt.Color(
                 "type:N",
                 title="Token type",
-                scale=alt.Scale(domain=list(TOKEN_TYPES.values())),
+                scale=alt.Scale(domain=list(TOKEN_TYPES.values()), range=TOKEN_RANGE),
                 legend=alt.Legend(orient="bottom"),
             ),
             tooltip=[
@@ -173,7 +186,7 @@ def tokens_by_type(frame: pl.DataFrame, *, title: str = "Tokens by type and mode
                 alt.Tooltip("n:Q", title="Tokens", format=","),
             ],
         )
-        .properties(height=max(160, 26 * len(order)))
+        .properties(height=150 + 26 * len(order))
     )
 
 
@@ -203,7 +216,7 @@ def reported_vs_estimated(frame: pl.DataFrame, *, title: str = "Billed (reported
                 alt.Tooltip("usd:Q", title="LLM cost", format="$,.2f"),
             ],
         )
-        .properties(height=260)
+        .properties(height=150 + 26 * 10)
     )
 
 
@@ -225,7 +238,12 @@ def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -
         .encode(
             x=alt.X("period_start:T", title="Period"),
             y=alt.Y(f"{measure}:Q", title=label, axis=alt.Axis(format=fmt)),
-            color=alt.Color("value:N", title=by.capitalize(), legend=alt.Legend(orient="bottom", columns=4)),
+            color=alt.Color(
+                "value:N",
+                title=by.capitalize(),
+                legend=alt.Legend(orient="bottom", columns=3, labelLimit=LABELS),
+                scale=alt.Scale(scheme="tableau10"),
+            ),
             tooltip=[
                 alt.Tooltip("period_start:T", title="Period"),
                 alt.Tooltip("value:N", title=by.capitalize()),
@@ -234,38 +252,37 @@ def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -
                 alt.Tooltip("margin_pct:Q", title="Gross margin %", format=PCT),
             ],
         )
-        .properties(height=340)
+        .properties(height=460)
     )
 
 
-def profile_vs_average(frame: pl.DataFrame, *, by: str, name: str, title: str) -> alt.Chart:
-    """Grouped bars: this customer's LLM cost per `by` value against the average customer's."""
+def profile_vs_average(frame: pl.DataFrame, *, by: str, name: str, title: str) -> alt.LayerChart:
+    """This customer's LLM cost per `by` value (bars) against the average customer's (black ticks)."""
     data = frame.select(
         pl.col(by).alias("value"),
-        (pl.col("cost_micros") / 1_000_000).alias(name),
-        (pl.col("avg_cost_micros") / 1_000_000).alias("Average customer"),
-    ).unpivot(index="value", variable_name="who", value_name="usd")
-    return (
-        alt.Chart(data, title=title)
-        .mark_bar()
-        .encode(
-            y=alt.Y("value:N", title=by.capitalize(), sort="-x"),
-            x=alt.X("usd:Q", title="LLM cost (US dollars)", axis=alt.Axis(format=MONEY)),
-            yOffset=alt.YOffset("who:N", sort=[name, "Average customer"]),
-            color=alt.Color(
-                "who:N",
-                title=None,
-                scale=alt.Scale(domain=[name, "Average customer"], range=["#f97316", "#94a3b8"]),
-                legend=alt.Legend(orient="bottom"),
-            ),
-            tooltip=[
-                alt.Tooltip("value:N", title=by.capitalize()),
-                alt.Tooltip("who:N", title="Who"),
-                alt.Tooltip("usd:Q", title="LLM cost", format="$,.2f"),
-            ],
-        )
-        .properties(height=max(140, 44 * frame.height))
+        (pl.col("cost_micros") / 1_000_000).alias("cost_usd"),
+        (pl.col("avg_cost_micros") / 1_000_000).alias("avg_usd"),
+        "cost_vs_average",
     )
+    order = data.sort("cost_usd", descending=True)["value"].to_list()
+    tooltip = [
+        alt.Tooltip("value:N", title=by.capitalize()),
+        alt.Tooltip("cost_usd:Q", title=name, format="$,.2f"),
+        alt.Tooltip("avg_usd:Q", title="Average customer", format="$,.2f"),
+        alt.Tooltip("cost_vs_average:Q", title="× average", format=",.1f"),
+    ]
+    y = alt.Y("value:N", title=by.capitalize(), sort=order, axis=alt.Axis(labelLimit=LABELS))
+    bars = (
+        alt.Chart(data, title=title)
+        .mark_bar(color="#f97316")
+        .encode(y=y, x=alt.X("cost_usd:Q", title="LLM cost (US dollars)", axis=alt.Axis(format=MONEY)), tooltip=tooltip)
+    )
+    ticks = (
+        alt.Chart(data)
+        .mark_tick(color="#111827", thickness=3, size=22)
+        .encode(y=y, x=alt.X("avg_usd:Q"), tooltip=tooltip)
+    )
+    return alt.layer(bars, ticks).properties(height=110 + 32 * len(order))
 
 
 def unattributed_bars(frame: pl.DataFrame, *, title: str = "Unattributed spend by key, project or user") -> alt.Chart:
@@ -279,7 +296,7 @@ def unattributed_bars(frame: pl.DataFrame, *, title: str = "Unattributed spend b
         .mark_bar(color="#d32f2f")
         .encode(
             x=alt.X("cost_usd:Q", title="Unattributed cost (US dollars)", axis=alt.Axis(format=MONEY)),
-            y=alt.Y("label:N", title="Provider · key, project or user", sort=order),
+            y=alt.Y("label:N", title="Provider · key, project or user", sort=order, axis=alt.Axis(labelLimit=LABELS)),
             tooltip=[
                 alt.Tooltip("provider:N", title="Provider"),
                 alt.Tooltip("dimension:N", title="Dimension"),
@@ -288,5 +305,5 @@ def unattributed_bars(frame: pl.DataFrame, *, title: str = "Unattributed spend b
                 alt.Tooltip("requests:Q", title="Requests", format=","),
             ],
         )
-        .properties(height=max(120, 30 * len(order)))
+        .properties(height=130 + 30 * len(order))
     )

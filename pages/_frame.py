@@ -28,24 +28,31 @@ def _apply_preset() -> None:
     if choice in PRESETS:
         yesterday = app_actions.today_utc() - timedelta(days=1)
         st.session_state.period = (yesterday - timedelta(days=PRESETS[choice] - 1), yesterday)
+        st.session_state.period_picker = st.session_state.period
 
 
-def _custom() -> None:
+def _picked() -> None:
+    st.session_state.period = st.session_state.period_picker
     st.session_state.period_preset = None
 
 
 def frame() -> tuple[date, date]:
     """Draw the shared frame; return the period as a half-open range [start, end)."""
+    # app.py sets this too; a page run on its own (AppTest reruns, a deep link right after a server start)
+    # must still be wide.
+    st.set_page_config(page_title="Margin", page_icon=":material/savings:", layout="wide")
+    # `period` is app-wide state; the picker widget is re-created on every page from it (a widget's own
+    # state does not survive a page switch).
     st.session_state.setdefault("period", default_period())
+    st.session_state.period_picker = st.session_state.period
     version = _data.version()
     with st.sidebar:
         st.date_input(
             "Period",
-            key="period",
+            key="period_picker",
             format="YYYY-MM-DD",
             help="First and last day, both included (UTC).",
-            on_change=_custom,
-            persist_state="session",
+            on_change=_picked,
         )
         st.segmented_control(
             "Quick range",
@@ -53,7 +60,6 @@ def frame() -> tuple[date, date]:
             key="period_preset",
             on_change=_apply_preset,
             label_visibility="collapsed",
-            persist_state="session",
         )
         demo = _data.is_demo(version)
         st.caption(f"Workspace: **{'Demo' if demo else 'Own data'}** · {app_actions.workspace_label(_data.engine())}")

@@ -98,7 +98,9 @@ def show(
     if frame.is_empty():
         st.caption("Nothing to show for this period.")
     else:
-        st.dataframe(styled(frame, columns=columns, **formats), hide_index=True, height=height, key=key)
+        st.dataframe(
+            styled(frame, columns=columns, **formats), hide_index=True, height=height, key=key, placeholder="—"
+        )
     st.download_button(
         "Download CSV",
         csv,

@@ -119,41 +119,32 @@ profile_formats = {
     "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
     "ratios": ["cost_vs_average"],
 }
-left, right = st.columns(2)
-with left:
-    own = by_feature.filter((pl.col("cost_micros") != 0) | (pl.col("requests") > 0))
-    if not own.is_empty():
-        st.altair_chart(
-            _charts.profile_vs_average(
-                own, by="feature", name=names[customer_id], title="LLM cost by feature vs the average customer"
-            ),
-            width="stretch",
+for tab, (by, label, profile) in zip(
+    st.tabs(["By feature", "By model"]),
+    [("feature", "Feature", by_feature), ("model", "Model", by_model)],
+    strict=True,
+):
+    with tab:
+        own = profile.filter((pl.col("cost_micros") != 0) | (pl.col("requests") > 0))
+        if not own.is_empty():
+            st.altair_chart(
+                _charts.profile_vs_average(
+                    own,
+                    by=by,
+                    name=names[customer_id],
+                    title=f"LLM cost by {by}: {names[customer_id]} vs the average customer",
+                ),
+                width="stretch",
+            )
+            st.caption("Bars: this customer. Black ticks: the average customer with usage in the period.")
+        _tables.show(
+            profile,
+            key=f"customers_drill_{by}",
+            csv=app_actions.csv_text(profile),
+            file_name=f"customer_{customer_id}_{by}_{start}_{end}.csv",
+            columns={by: label, **profile_columns},
+            **profile_formats,
         )
-    _tables.show(
-        by_feature,
-        key="customers_drill_features",
-        csv=app_actions.csv_text(by_feature),
-        file_name=f"customer_{customer_id}_features_{start}_{end}.csv",
-        columns={"feature": "Feature", **profile_columns},
-        **profile_formats,
-    )
-with right:
-    own = by_model.filter((pl.col("cost_micros") != 0) | (pl.col("requests") > 0))
-    if not own.is_empty():
-        st.altair_chart(
-            _charts.profile_vs_average(
-                own, by="model", name=names[customer_id], title="LLM cost by model vs the average customer"
-            ),
-            width="stretch",
-        )
-    _tables.show(
-        by_model,
-        key="customers_drill_models",
-        csv=app_actions.csv_text(by_model),
-        file_name=f"customer_{customer_id}_models_{start}_{end}.csv",
-        columns={"model": "Model", **profile_columns},
-        **profile_formats,
-    )
 
 plans = _data.plan_history(version, customer_id)
 with st.expander(f"Plan history and revenue lines ({plans.height})"):

@@ -26,7 +26,11 @@ m3.metric("Keys, projects and users to map", f"{unattributed.height}", border=Tr
 
 st.subheader("Unattributed spend, largest first")
 labels = _data.key_labels(version)
-names = pl.DataFrame([(p, k, n) for (p, k), n in labels.items()], schema=["provider", "value", "name"], orient="row")
+names = pl.DataFrame(
+    [(p, k, n) for (p, k), n in labels.items()],
+    schema={"provider": pl.String, "value": pl.String, "name": pl.String},
+    orient="row",
+)
 shown = unattributed.join(names, on=["provider", "value"], how="left").with_columns(pl.col("name").fill_null(""))
 _tables.show(
     shown,
