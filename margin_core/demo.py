@@ -53,7 +53,7 @@ VOLUME = {
 }
 SHARED_KEYS = {"openai": "key_prod_shared", "anthropic": "apikey_prod_shared", "openrouter": "or_prod_shared"}
 NAMED = [  # (name, tier, features, daily requests, region)
-    ("Acme Corp", "enterprise", ("code-review", "chat", "search-embeddings"), 50, "na"),
+    ("Acme Corp", "enterprise", ("code-review", "chat", "search-embeddings"), 11, "na"),
     ("StartupCo", "starter", ("agent-workflow", "report-generation", "chat"), 520, "na"),
     ("DataFlow Inc", "pro", ("document-summarize", "classification"), 9, "emea"),
     ("Cobalt Health", "business", ("document-summarize", "support-triage", "chat"), 60, "na"),
@@ -195,7 +195,7 @@ def _event_frame(people: list[DemoCustomer], start: date, rnd: random.Random) ->
                 volume = person.daily_requests * VOLUME[feature]
                 count = int(volume * weekday_factor * growth * rnd.uniform(0.7, 1.3))
                 if person.name == "Cobalt Health" and feature == "document-summarize" and offset in spike_days:
-                    count *= 5
+                    count *= 6
                 if count:
                     workflow = "batch" if feature in ("classification", "search-embeddings") else "interactive"
                     rows.append((person.customer_id, day, feature, count, workflow))

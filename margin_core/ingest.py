@@ -36,6 +36,8 @@ def write_parsed(engine: Engine, parsed: imports.Parsed) -> int:
     with engine.connect() as connection:
         ensure_not_demo(connection)
     if parsed.kind == "events":
+        with engine.begin() as connection:
+            repo.set_setting(connection, "workspace_kind", "own")
         return ingest_frame(engine, events_frame(parsed.rows)) if parsed.rows else 0
     with engine.begin() as connection:
         count = _write(connection, parsed)

@@ -18,6 +18,7 @@ import polars as pl
 from sqlalchemy import Engine, text
 
 from connectors.records import EventRecord
+from margin_core.store.repo import bump_version
 
 ROLLUP_KEY = ("day", "customer_id", "feature", "provider", "model", "api_key_id", "metadata_json", "has_cost")
 SUMMED = (
@@ -123,4 +124,5 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
             rolled.select(columns).rows(),
         )
         cursor.close()
+        bump_version(connection)  # the app's cached reports see the new events
         return fresh.height
