@@ -26,6 +26,9 @@ class Scope:
     feature: str = ""
     api_key_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # The scope a `with` block restores on exit: kept in the scope itself, not on the CaptureContext,
+    # so one module-level context object can be entered by many threads and tasks at once.
+    parent: Scope | None = field(default=None, compare=False, repr=False)
 
     def merged(
         self,
@@ -42,6 +45,7 @@ class Scope:
             api_key_id=self.api_key_id if api_key_id is None else api_key_id,
             # Events share this dict (never mutated), so an unchanged scope costs no copy per call.
             metadata={**self.metadata, **metadata} if metadata else self.metadata,
+            parent=self,
         )
 
 
@@ -61,7 +65,7 @@ def _text(value: object) -> str | None:
 class CaptureContext:
     """`with tracker.context(...)`, `async with`, or `@tracker.context(...)` on sync and async functions."""
 
-    __slots__ = ("_api_key_id", "_customer_id", "_feature", "_metadata", "_tokens")
+    __slots__ = ("_api_key_id", "_customer_id", "_feature", "_metadata")
 
     def __init__(
         self,
@@ -75,7 +79,6 @@ class CaptureContext:
         self._feature = _text(feature)
         self._api_key_id = _text(api_key_id)
         self._metadata = {str(k): str(v) for k, v in (metadata or {}).items() if v is not None}
-        self._tokens: list[Token[Scope]] = []
 
     def _push(self) -> Token[Scope]:
         scope = _SCOPE.get().merged(
@@ -87,7 +90,7 @@ class CaptureContext:
         return _SCOPE.set(scope)
 
     def __enter__(self) -> Scope:
-        self._tokens.append(self._push())
+        self._push()
         return _SCOPE.get()
 
     def __exit__(
@@ -96,7 +99,7 @@ class CaptureContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _SCOPE.reset(self._tokens.pop())
+        _SCOPE.set(_SCOPE.get().parent or EMPTY_SCOPE)
 
     async def __aenter__(self) -> Scope:
         return self.__enter__()

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import anthropic
 import pytest
-from conftest import rollup
 from llm_fixture_server import (
     JSON,
     LLMServer,
@@ -17,6 +16,7 @@ from llm_fixture_server import (
     anthropic_stream,
     anthropic_usage,
 )
+from sdk_store import rollup
 
 from margin_core.sdk import Tracker
 

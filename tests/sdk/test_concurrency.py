@@ -11,8 +11,8 @@ import threading
 
 import openai
 import pytest
-from conftest import rollup
 from llm_fixture_server import JSON, LLMServer, Reply, chat_completion, chat_stream, chat_usage
+from sdk_store import rollup
 
 from margin_core.sdk import Tracker
 

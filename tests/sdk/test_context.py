@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from margin_core.sdk import Scope, Tracker, current_scope
 
@@ -79,3 +80,31 @@ def test_each_asyncio_task_has_its_own_context(tracker: Tracker) -> None:
         return await asyncio.gather(*(task(n) for n in range(50)))
 
     assert asyncio.run(main()) == [f"cus_{n}" for n in range(50)]
+
+
+def test_one_context_object_entered_by_many_threads_at_once(tracker: Tracker) -> None:
+    shared = tracker.context(feature="summarize")  # e.g. a module-level constant
+    barrier = threading.Barrier(6)
+    seen: dict[int, tuple[str, str]] = {}
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            with tracker.context(customer_id=f"cus_{n}"):
+                with shared:
+                    barrier.wait()  # all six inside `shared` before any leaves it
+                    scope = current_scope()
+                    seen[n] = (scope.customer_id, scope.feature)
+                    time.sleep(0.01 * (5 - n))  # leave in the reverse order of entering
+                seen[n + 100] = (current_scope().customer_id, current_scope().feature)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not errors
+    assert {n: seen[n] for n in range(6)} == {n: (f"cus_{n}", "summarize") for n in range(6)}
+    assert {n: seen[n + 100] for n in range(6)} == {n: (f"cus_{n}", "") for n in range(6)}

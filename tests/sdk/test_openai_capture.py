@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import httpx2
 import openai
 import pytest
-from conftest import rollup
 from llm_fixture_server import (
     JSON,
     LLMServer,
@@ -23,6 +22,7 @@ from llm_fixture_server import (
     responses_stream,
     responses_usage,
 )
+from sdk_store import rollup
 
 from margin_core.sdk import Tracker
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import openai
 import pytest
-from conftest import rollup
 from llm_fixture_server import LLMServer, Reply, chat_completion, chat_usage
+from sdk_store import rollup
 
 from margin_core.sdk import Tracker, openai_wrap
 

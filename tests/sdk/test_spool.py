@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import rollup, totals
+from sdk_store import rollup, totals
 from sqlalchemy import Engine
 
 from connectors.records import EventRecord
