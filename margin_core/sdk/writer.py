@@ -8,8 +8,10 @@ is replayed, together with the next batch and in the same transaction, once the 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
@@ -56,8 +58,26 @@ class BatchWriter:
         self._once = LogOnce(logger)
         self._next_retry = 0.0
         self.written = 0  # events the store took (counted by ingest_events: new ones only)
-        self._thread = threading.Thread(target=self._run, name="margin-sdk-writer", daemon=True)
-        self._thread.start()
+        self._engine_used: Engine | None = None
+        self._stopped = False
+        self._thread = self._start()
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart_in_child(ref))
+
+    def _start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="margin-sdk-writer", daemon=True)
+        thread.start()
+        return thread
+
+    def _restart_after_fork(self) -> None:
+        # A forked worker (gunicorn --preload) has no writer thread and must not reuse the parent's
+        # connections; the parent still owns, and writes, what was queued before the fork.
+        self._queue = SimpleQueue()
+        self._held = []
+        if self._engine_used is not None:
+            self._engine_used.dispose(close=False)
+        self._thread = self._start()
 
     def put(self, record: EventRecord) -> None:
         """Queue one event (O(1), never blocks)."""
@@ -73,6 +93,7 @@ class BatchWriter:
 
     def close(self, timeout: float | None = None) -> bool:
         """Drain the queue, then stop the thread; False if it did not finish within `timeout`."""
+        self._stopped = True
         finished = self._wait(_Marker(stop=True), timeout)
         if finished:
             self._thread.join(timeout)
@@ -156,6 +177,7 @@ class BatchWriter:
     def _ingest(self, engine: Engine, records: Sequence[EventRecord]) -> None:
         from margin_core.store import events  # looked up per call: the import is heavy, tests patch it
 
+        self._engine_used = engine
         self.written += events.ingest_events(engine, records)
 
     def _engine(self) -> Engine:
@@ -176,3 +198,9 @@ class BatchWriter:
             if len(records) > room:
                 logger.error("margin sdk: dropped %d events: store and spool unavailable", len(records) - room)
             self._held.extend(records[: max(room, 0)])
+
+
+def _restart_in_child(ref: weakref.ref[BatchWriter]) -> None:
+    writer = ref()
+    if writer is not None and not writer._stopped:
+        writer._restart_after_fork()

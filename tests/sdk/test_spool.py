@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -177,3 +180,28 @@ def test_events_stay_in_memory_when_the_spool_cannot_be_written(tmp_path: Path, 
         blocker.rmdir()
         assert tracker.flush(10)
     assert _requests(db_url) == 3
+
+
+FORKING_APP = """
+import os, sys
+sys.path.insert(0, {root!r})
+from margin_core.sdk import Tracker
+tracker = Tracker({url!r}, flush_interval=0.05)
+pid = os.fork()
+if pid == 0:
+    tracker.record(provider="openai", model="gpt-4o-2024-08-06", customer_id="cus_child")
+    os._exit(0 if tracker.flush(20) else 3)
+_, status = os.waitpid(pid, 0)
+tracker.record(provider="openai", model="gpt-4o-2024-08-06", customer_id="cus_parent")
+sys.exit(os.waitstatus_to_exitcode(status) or (0 if tracker.close(20) else 4))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
+def test_a_forked_worker_gets_its_own_writer(db_url: str) -> None:
+    # As with gunicorn --preload: the tracker is created, then workers fork before any traffic. A fresh
+    # interpreter, since polars (used by the store's ingest) is not fork-safe once its pool has started.
+    root = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-c", FORKING_APP.format(root=root, url=db_url)], timeout=60)
+    assert done.returncode == 0
+    assert totals(db_url, "requests") == {"cus_child": 1, "cus_parent": 1}
