@@ -30,31 +30,31 @@ def message_observer(call: Call, _hide: bool) -> Observer:
         elif kind == "message_delta":
             usage = field(event, "usage")
             if usage is not None:
-                call.tokens = anthropic_delta_tokens(call.tokens or NO_TOKENS, usage)
+                call.tokens = anthropic_delta_tokens(call.tokens or NO_TOKENS, usage=usage)
         return True
 
     return observe
 
 
-def wrap_anthropic(client: object, sink: Sink) -> ClientProxy:
+def wrap_anthropic(client: object, *, sink: Sink) -> ClientProxy:
     """A proxy of `client` that records one event per captured call."""
     import anthropic
 
     is_async = isinstance(client, anthropic.AsyncAnthropic)
-    messages = Api(sink, "anthropic", read_message, message_observer)
+    messages = Api(sink=sink, provider="anthropic", read=read_message, observer=message_observer)
 
     return ClientProxy(
         client,
-        {
+        hooks={
             "messages": lambda resource: Proxy(
                 resource,
-                {
-                    "create": lambda m: capture_call(m, messages, is_async=is_async),
-                    "parse": lambda m: capture_call(m, messages, is_async=is_async),
-                    "stream": lambda m: capture_stream_helper(m, messages),
+                hooks={
+                    "create": lambda m: capture_call(m, api=messages, is_async=is_async),
+                    "parse": lambda m: capture_call(m, api=messages, is_async=is_async),
+                    "stream": lambda m: capture_stream_helper(m, api=messages),
                 },
             ),
-            "with_options": lambda m: rewrap(m, lambda new: wrap_anthropic(new, sink)),
-            "copy": lambda m: rewrap(m, lambda new: wrap_anthropic(new, sink)),
+            "with_options": lambda m: rewrap(m, wrap=lambda new: wrap_anthropic(new, sink=sink)),
+            "copy": lambda m: rewrap(m, wrap=lambda new: wrap_anthropic(new, sink=sink)),
         },
     )

@@ -56,7 +56,7 @@ class Call:
             once.warning("sink", "margin sdk: could not queue an event; the call itself is unaffected")
 
 
-def settle(call: Call, read: Callable[[Call, object], None], response: object) -> None:
+def settle(call: Call, *, read: Callable[[Call, object], None], response: object) -> None:
     """Read usage from a whole response and send the event; failures are logged, not raised."""
     try:
         read(call, response)
@@ -65,7 +65,7 @@ def settle(call: Call, read: Callable[[Call, object], None], response: object) -
     call.finish()
 
 
-def _guarded(observe: Observer, call: Call) -> Observer:
+def _guarded(observe: Observer, *, call: Call) -> Observer:
     def safe(item: object) -> bool:
         try:
             return observe(item)
@@ -76,7 +76,7 @@ def _guarded(observe: Observer, call: Call) -> Observer:
     return safe
 
 
-def _observe_sync(inner: Iterator[object], call: Call, observe: Observer) -> Iterator[object]:
+def _observe_sync(inner: Iterator[object], *, call: Call, observe: Observer) -> Iterator[object]:
     # Refers to the inner generator and the call only, never to the stream: no reference cycle.
     try:
         for item in inner:
@@ -86,7 +86,7 @@ def _observe_sync(inner: Iterator[object], call: Call, observe: Observer) -> Ite
         call.finish()
 
 
-async def _observe_async(inner: AsyncIterator[object], call: Call, observe: Observer) -> AsyncIterator[object]:
+async def _observe_async(inner: AsyncIterator[object], *, call: Call, observe: Observer) -> AsyncIterator[object]:
     try:
         async for item in inner:
             if observe(item):
@@ -95,15 +95,15 @@ async def _observe_async(inner: AsyncIterator[object], call: Call, observe: Obse
         call.finish()
 
 
-def instrument_stream(stream: object, call: Call, observe: Observer) -> None:
+def instrument_stream(stream: object, *, call: Call, observe: Observer) -> None:
     """Route `stream`'s items through `observe`; the event is sent when the stream ends or is dropped."""
     try:
         inner = stream._iterator  # type: ignore[attr-defined]
-        safe = _guarded(observe, call)
+        safe = _guarded(observe, call=call)
         if isinstance(inner, AsyncIterator):
-            stream._iterator = _observe_async(inner, call, safe)  # type: ignore[attr-defined]
+            stream._iterator = _observe_async(inner, call=call, observe=safe)  # type: ignore[attr-defined]
         elif isinstance(inner, Iterator):
-            stream._iterator = _observe_sync(inner, call, safe)  # type: ignore[attr-defined]
+            stream._iterator = _observe_sync(inner, call=call, observe=safe)  # type: ignore[attr-defined]
         else:
             raise TypeError(f"unexpected stream iterator {type(inner).__name__}")
     except Exception:
@@ -112,6 +112,7 @@ def instrument_stream(stream: object, call: Call, observe: Observer) -> None:
 
 def instrument_manager(
     manager: object,
+    *,
     attribute: str,
     start: Callable[[], Call],
     observer: Callable[[Call], Observer],
@@ -129,7 +130,7 @@ def instrument_manager(
         def open_sync() -> object:
             call = start()
             stream = request()
-            instrument_stream(stream, call, observer(call))
+            instrument_stream(stream, call=call, observe=observer(call))
             return stream
 
         setattr(manager, attribute, open_sync)
@@ -139,7 +140,7 @@ def instrument_manager(
         async def open_async() -> object:
             call = start()
             stream = await awaitable
-            instrument_stream(stream, call, observer(call))
+            instrument_stream(stream, call=call, observe=observer(call))
             return stream
 
         setattr(manager, attribute, open_async())

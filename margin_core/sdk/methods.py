@@ -20,7 +20,7 @@ def _never(_kwargs: Mapping[str, object]) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Api:
     """How to read one API's usage: from a whole response (`read`) and from its stream (`observer`)."""
 
@@ -46,7 +46,7 @@ def with_usage_chunk(kwargs: dict[str, object]) -> tuple[dict[str, object], bool
     return {**kwargs, "stream_options": {"include_usage": True}}, True
 
 
-def _prepare(api: Api, kwargs: dict[str, object], *, streaming: bool) -> tuple[dict[str, object], bool]:
+def _prepare(api: Api, *, kwargs: dict[str, object], streaming: bool) -> tuple[dict[str, object], bool]:
     if not (streaming and api.inject_usage):
         return kwargs, False
     try:
@@ -56,14 +56,14 @@ def _prepare(api: Api, kwargs: dict[str, object], *, streaming: bool) -> tuple[d
         return kwargs, False
 
 
-def _after(api: Api, call: Call, result: object, *, streaming: bool, hide: bool) -> None:
+def _after(api: Api, *, call: Call, result: object, streaming: bool, hide: bool) -> None:
     if streaming:
-        instrument_stream(result, call, api.observer(call, hide))
+        instrument_stream(result, call=call, observe=api.observer(call, hide))
     else:
-        settle(call, api.read, result)
+        settle(call, read=api.read, response=result)
 
 
-def capture_call(method: Callable[..., object], api: Api, *, is_async: bool) -> Callable[..., object]:
+def capture_call(method: Callable[..., object], *, api: Api, is_async: bool) -> Callable[..., object]:
     """Wrap a `create`-like method: one event per successful call, streams included."""
     if is_async:
 
@@ -73,9 +73,9 @@ def capture_call(method: Callable[..., object], api: Api, *, is_async: bool) -> 
                 return await cast(Awaitable[object], method(*args, **kwargs))
             streaming = kwargs.get("stream") is True
             call = api.start(kwargs)
-            kwargs, hide = _prepare(api, kwargs, streaming=streaming)
+            kwargs, hide = _prepare(api, kwargs=kwargs, streaming=streaming)
             result = await cast(Awaitable[object], method(*args, **kwargs))
-            _after(api, call, result, streaming=streaming, hide=hide)
+            _after(api, call=call, result=result, streaming=streaming, hide=hide)
             return result
 
         return capture_async
@@ -86,9 +86,9 @@ def capture_call(method: Callable[..., object], api: Api, *, is_async: bool) -> 
             return method(*args, **kwargs)
         streaming = kwargs.get("stream") is True
         call = api.start(kwargs)
-        kwargs, hide = _prepare(api, kwargs, streaming=streaming)
+        kwargs, hide = _prepare(api, kwargs=kwargs, streaming=streaming)
         result = method(*args, **kwargs)
-        _after(api, call, result, streaming=streaming, hide=hide)
+        _after(api, call=call, result=result, streaming=streaming, hide=hide)
         return result
 
     return capture
@@ -103,18 +103,18 @@ def _request_attribute(manager: object) -> str:
     return f"_{type(manager).__name__}__api_request"
 
 
-def capture_stream_helper(method: Callable[..., object], api: Api) -> Callable[..., object]:
+def capture_stream_helper(method: Callable[..., object], *, api: Api) -> Callable[..., object]:
     """Wrap a `stream(...)` helper: the manager it returns is unchanged, its raw stream is observed."""
 
     @functools.wraps(method)
     def open_manager(*args: object, **kwargs: object) -> object:
         if api.passthrough(kwargs):
             return method(*args, **kwargs)
-        kwargs, hide = _prepare(api, kwargs, streaming=True)
+        kwargs, hide = _prepare(api, kwargs=kwargs, streaming=True)
         manager = method(*args, **kwargs)
         instrument_manager(
             manager,
-            _request_attribute(manager),
+            attribute=_request_attribute(manager),
             start=lambda: api.start(kwargs),
             observer=lambda call: api.observer(call, hide),
         )
@@ -123,7 +123,7 @@ def capture_stream_helper(method: Callable[..., object], api: Api) -> Callable[.
     return open_manager
 
 
-def rewrap(method: Callable[..., object], wrap: Callable[[object], object]) -> Callable[..., object]:
+def rewrap(method: Callable[..., object], *, wrap: Callable[[object], object]) -> Callable[..., object]:
     """Wrap `client.with_options`/`copy` so the new client is instrumented too."""
 
     @functools.wraps(method)

@@ -85,42 +85,42 @@ def provider_of(client: object) -> str:
     return "openrouter" if host == "openrouter.ai" or host.endswith(".openrouter.ai") else "openai"
 
 
-def wrap_openai(client: object, sink: Sink) -> ClientProxy:
+def wrap_openai(client: object, *, sink: Sink) -> ClientProxy:
     """A proxy of `client` that records one event per captured call."""
     import openai
 
     is_async = isinstance(client, openai.AsyncOpenAI)
     provider = provider_of(client)
-    chat = Api(sink, provider, read_chat, chat_observer, inject_usage=True)
-    responses = Api(sink, provider, read_response, responses_observer, passthrough=_resumed)
-    embeddings = Api(sink, provider, read_chat, chat_observer)
+    chat = Api(sink=sink, provider=provider, read=read_chat, observer=chat_observer, inject_usage=True)
+    responses = Api(sink=sink, provider=provider, read=read_response, observer=responses_observer, passthrough=_resumed)
+    embeddings = Api(sink=sink, provider=provider, read=read_chat, observer=chat_observer)
 
     def completions(resource: object) -> Proxy:
         return Proxy(
             resource,
-            {
-                "create": lambda m: capture_call(m, chat, is_async=is_async),
-                "parse": lambda m: capture_call(m, chat, is_async=is_async),
-                "stream": lambda m: capture_stream_helper(m, chat),
+            hooks={
+                "create": lambda m: capture_call(m, api=chat, is_async=is_async),
+                "parse": lambda m: capture_call(m, api=chat, is_async=is_async),
+                "stream": lambda m: capture_stream_helper(m, api=chat),
             },
         )
 
     return ClientProxy(
         client,
-        {
-            "chat": lambda resource: Proxy(resource, {"completions": completions}),
+        hooks={
+            "chat": lambda resource: Proxy(resource, hooks={"completions": completions}),
             "responses": lambda resource: Proxy(
                 resource,
-                {
-                    "create": lambda m: capture_call(m, responses, is_async=is_async),
-                    "parse": lambda m: capture_call(m, responses, is_async=is_async),
-                    "stream": lambda m: capture_stream_helper(m, responses),
+                hooks={
+                    "create": lambda m: capture_call(m, api=responses, is_async=is_async),
+                    "parse": lambda m: capture_call(m, api=responses, is_async=is_async),
+                    "stream": lambda m: capture_stream_helper(m, api=responses),
                 },
             ),
             "embeddings": lambda resource: Proxy(
-                resource, {"create": lambda m: capture_call(m, embeddings, is_async=is_async)}
+                resource, hooks={"create": lambda m: capture_call(m, api=embeddings, is_async=is_async)}
             ),
-            "with_options": lambda m: rewrap(m, lambda new: wrap_openai(new, sink)),
-            "copy": lambda m: rewrap(m, lambda new: wrap_openai(new, sink)),
+            "with_options": lambda m: rewrap(m, wrap=lambda new: wrap_openai(new, sink=sink)),
+            "copy": lambda m: rewrap(m, wrap=lambda new: wrap_openai(new, sink=sink)),
         },
     )

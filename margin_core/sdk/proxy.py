@@ -18,7 +18,7 @@ class Proxy:
 
     __slots__ = ("__weakref__", "_margin_cache", "_margin_hooks", "_margin_target")
 
-    def __init__(self, target: object, hooks: Mapping[str, Hook]) -> None:
+    def __init__(self, target: object, *, hooks: Mapping[str, Hook]) -> None:
         object.__setattr__(self, "_margin_target", target)
         object.__setattr__(self, "_margin_hooks", hooks)
         object.__setattr__(self, "_margin_cache", {})

@@ -107,14 +107,14 @@ class Spool:
         """Call `write` with every spooled event, then empty the spool; if `write` raises, keep it all."""
         with self._locked() as fd:
             size = os.lseek(fd, 0, os.SEEK_END)
-            records = list(self._read(fd, size))
+            records = list(self._read(fd, size=size))
             write(records)
             os.ftruncate(fd, 0)
             os.fsync(fd)
         self.pending = False
         return len(records)
 
-    def _read(self, fd: int, size: int) -> Iterator[EventRecord]:
+    def _read(self, fd: int, *, size: int) -> Iterator[EventRecord]:
         data = os.pread(fd, size, 0) if size else b""
         bad = 0
         for line in data.splitlines():

@@ -96,12 +96,12 @@ class Tracker:
         if openai is not None and isinstance(client, openai.OpenAI | openai.AsyncOpenAI):
             from margin_core.sdk.openai_wrap import wrap_openai
 
-            return cast(_C, wrap_openai(client, self._sink))
+            return cast(_C, wrap_openai(client, sink=self._sink))
         anthropic = sys.modules.get("anthropic")
         if anthropic is not None and isinstance(client, anthropic.Anthropic | anthropic.AsyncAnthropic):
             from margin_core.sdk.anthropic_wrap import wrap_anthropic
 
-            return cast(_C, wrap_anthropic(client, self._sink))
+            return cast(_C, wrap_anthropic(client, sink=self._sink))
         raise TypeError(
             f"Tracker.wrap: cannot instrument {type(client).__qualname__}; pass an openai.OpenAI, "
             "openai.AsyncOpenAI, anthropic.Anthropic or anthropic.AsyncAnthropic client, "

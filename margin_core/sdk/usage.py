@@ -95,21 +95,21 @@ def anthropic_tokens(usage: object) -> Tokens:
     )
 
 
-def anthropic_delta_tokens(previous: Tokens, usage: object) -> Tokens:
+def anthropic_delta_tokens(previous: Tokens, *, usage: object) -> Tokens:
     """Apply a `message_delta` usage: its counts are cumulative and win wherever they are present."""
 
-    def latest(name: str, before: int) -> int:
+    def latest(name: str, *, before: int) -> int:
         value = maybe_count(usage, name)
         return before if value is None else value
 
-    written = latest("cache_creation_input_tokens", previous.cache_write_tokens)
+    written = latest("cache_creation_input_tokens", before=previous.cache_write_tokens)
     return Tokens(
-        input_tokens=latest("input_tokens", previous.input_tokens),
-        cached_input_tokens=latest("cache_read_input_tokens", previous.cached_input_tokens),
+        input_tokens=latest("input_tokens", before=previous.input_tokens),
+        cached_input_tokens=latest("cache_read_input_tokens", before=previous.cached_input_tokens),
         cache_write_tokens=written,
         # A delta carries no TTL breakdown: keep message_start's 1-hour part.
         cache_write_1h_tokens=min(previous.cache_write_1h_tokens, written),
-        output_tokens=latest("output_tokens", previous.output_tokens),
+        output_tokens=latest("output_tokens", before=previous.output_tokens),
     )
 
 

@@ -89,17 +89,17 @@ class BatchWriter:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every event queued before this call is written or spooled; False on timeout."""
-        return self._wait(_Marker(), timeout)
+        return self._wait(_Marker(), timeout=timeout)
 
     def close(self, timeout: float | None = None) -> bool:
         """Drain the queue, then stop the thread; False if it did not finish within `timeout`."""
         self._stopped = True
-        finished = self._wait(_Marker(stop=True), timeout)
+        finished = self._wait(_Marker(stop=True), timeout=timeout)
         if finished:
             self._thread.join(timeout)
         return finished
 
-    def _wait(self, marker: _Marker, timeout: float | None) -> bool:
+    def _wait(self, marker: _Marker, *, timeout: float | None) -> bool:
         if not self._thread.is_alive():
             return False
         self._queue.put(marker)
@@ -163,9 +163,9 @@ class BatchWriter:
         try:
             engine = self._engine()
             if self._spool.pending:
-                self._spool.replay(lambda spooled: self._ingest(engine, spooled + records))
+                self._spool.replay(lambda spooled: self._ingest(engine, records=spooled + records))
             else:
-                self._ingest(engine, records)
+                self._ingest(engine, records=records)
         except Exception:
             self._once.warning("store", "margin sdk: the store is unavailable; spooling events to %s", self._spool.path)
             self._next_retry = time.monotonic() + self._retry_interval
@@ -174,7 +174,7 @@ class BatchWriter:
         if self._once.reset("store"):
             logger.info("margin sdk: the store is reachable again; spooled events written")
 
-    def _ingest(self, engine: Engine, records: Sequence[EventRecord]) -> None:
+    def _ingest(self, engine: Engine, *, records: Sequence[EventRecord]) -> None:
         from margin_core.store import events  # looked up per call: the import is heavy, tests patch it
 
         self._engine_used = engine
