@@ -39,6 +39,21 @@ def _label_expr(labels: dict[str, str]) -> str:
     return f"{cases} : datum.label"
 
 
+def _time_x(frame: pl.DataFrame, column: str, *, title: str) -> tuple[pl.DataFrame, alt.X]:
+    """The period axis: up to 16 periods one labelled band each ("Oct 26"), more as a UTC date scale (days
+    stay days whatever the browser's time zone). Returns the frame with its label column and the encoding."""
+    periods = frame[column].unique().sort()
+    if periods.len() <= 16:
+        labelled = frame.with_columns(pl.col(column).dt.strftime("%b %-d").alias("period_label"))
+        order = [f"{d:%b} {d.day}" for d in periods.to_list()]
+        return labelled, alt.X("period_label:O", title=title, sort=order, axis=alt.Axis(labelAngle=0))
+    return frame, alt.X(f"utcyearmonthdate({column}):T", title=title, axis=alt.Axis(format="%b %-d", labelOverlap=True))
+
+
+def _date_tip(column: str, title: str) -> alt.Tooltip:
+    return alt.Tooltip(f"utcyearmonthdate({column}):T", title=title, format="%a %b %-d, %Y")
+
+
 def _dollars(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
     """`x_micros` → `x_usd` floats (drawing only)."""
     return frame.with_columns((pl.col(c) / 1_000_000).alias(c.replace("_micros", "_usd")) for c in columns)
@@ -46,14 +61,17 @@ def _dollars(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
 
 def margin_over_time(series: pl.DataFrame, *, title: str = "Revenue, LLM cost and gross margin") -> alt.LayerChart:
     """Revenue and cost lines (left axis) with gross margin % points coloured by status (right axis)."""
-    data = _dollars(series, "revenue_micros", "cost_micros", "margin_micros")
+    data, x = _time_x(
+        _dollars(series, "revenue_micros", "cost_micros", "margin_micros"), "period_start", title="Period"
+    )
+    keep = ["period_start", "margin_pct", "status", *(["period_label"] if "period_label" in data.columns else [])]
     long = data.unpivot(
-        index=["period_start", "margin_pct", "status"],
+        index=keep,
         on=["revenue_usd", "cost_usd"],
         variable_name="series",
         value_name="usd",
     ).with_columns(pl.col("series").replace({"revenue_usd": "Revenue", "cost_usd": "LLM cost"}))
-    base = alt.Chart(long, title=title).encode(x=alt.X("period_start:T", title="Period"))
+    base = alt.Chart(long, title=title).encode(x=x)
     money = base.mark_line(point=True, strokeWidth=2).encode(
         y=alt.Y("usd:Q", title="US dollars", axis=alt.Axis(format=MONEY)),
         color=alt.Color(
@@ -63,7 +81,7 @@ def margin_over_time(series: pl.DataFrame, *, title: str = "Revenue, LLM cost an
             legend=alt.Legend(orient="top"),
         ),
         tooltip=[
-            alt.Tooltip("period_start:T", title="Period"),
+            _date_tip("period_start", "Period"),
             alt.Tooltip("series:N", title="Series"),
             alt.Tooltip("usd:Q", title="Amount", format=MONEY),
         ],
@@ -72,11 +90,11 @@ def margin_over_time(series: pl.DataFrame, *, title: str = "Revenue, LLM cost an
         alt.Chart(data.filter(pl.col("margin_pct").is_not_null()))
         .mark_point(filled=True, size=60, shape="diamond")
         .encode(
-            x=alt.X("period_start:T"),
+            x=x,
             y=alt.Y("margin_pct:Q", title="Gross margin %", axis=alt.Axis(format=PCT, orient="right")),
             color=_status_color("Margin status"),
             tooltip=[
-                alt.Tooltip("period_start:T", title="Period"),
+                _date_tip("period_start", "Period"),
                 alt.Tooltip("revenue_usd:Q", title="Revenue", format=MONEY),
                 alt.Tooltip("cost_usd:Q", title="LLM cost", format=MONEY),
                 alt.Tooltip("margin_usd:Q", title="Gross margin", format=MONEY),
@@ -137,12 +155,14 @@ def diverging_margins(frame: pl.DataFrame, *, value: str, title: str) -> alt.Lay
 
 def cost_by_day(frame: pl.DataFrame, *, by: str, title: str) -> alt.Chart:
     """Stacked daily LLM cost coloured by `by` (provider or model)."""
-    data = _dollars(frame.group_by("day", by).agg(pl.col("cost_micros").sum()), "cost_micros")
+    data, x = _time_x(
+        _dollars(frame.group_by("day", by).agg(pl.col("cost_micros").sum()), "cost_micros"), "day", title="Day"
+    )
     return (
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title="Day"),
+            x=x,
             y=alt.Y("sum(cost_usd):Q", title="LLM cost (US dollars)", axis=alt.Axis(format=MONEY)),
             color=alt.Color(
                 f"{by}:N",
@@ -153,7 +173,7 @@ def cost_by_day(frame: pl.DataFrame, *, by: str, title: str) -> alt.Chart:
                 else alt.Scale(scheme="tableau10"),
             ),
             tooltip=[
-                alt.Tooltip("day:T", title="Day"),
+                _date_tip("day", "Day"),
                 alt.Tooltip(f"{by}:N", title=by.capitalize()),
                 alt.Tooltip("cost_usd:Q", title="LLM cost", format="$,.2f"),
             ],
@@ -198,11 +218,12 @@ def reported_vs_estimated(frame: pl.DataFrame, *, title: str = "Billed (reported
         .unpivot(index="day", on=["reported_usd", "estimated_usd"], variable_name="source", value_name="usd")
         .with_columns(pl.col("source").replace({"reported_usd": "Reported", "estimated_usd": "Estimated"}))
     )
+    long, x = _time_x(long, "day", title="Day")
     return (
         alt.Chart(long, title=title)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title="Day"),
+            x=x,
             y=alt.Y("usd:Q", title="LLM cost (US dollars)", axis=alt.Axis(format=MONEY), stack=True),
             color=alt.Color(
                 "source:N",
@@ -211,7 +232,7 @@ def reported_vs_estimated(frame: pl.DataFrame, *, title: str = "Billed (reported
                 legend=alt.Legend(orient="bottom"),
             ),
             tooltip=[
-                alt.Tooltip("day:T", title="Day"),
+                _date_tip("day", "Day"),
                 alt.Tooltip("source:N", title="Cost source"),
                 alt.Tooltip("usd:Q", title="LLM cost", format="$,.2f"),
             ],
@@ -231,13 +252,16 @@ SPLIT_MEASURES = {
 def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -> alt.Chart:
     """One line per value of the split dimension."""
     label, fmt = SPLIT_MEASURES[measure]
-    data = _dollars(frame, "revenue_micros", "cost_micros", "margin_micros")
+    data, x = _time_x(_dollars(frame, "revenue_micros", "cost_micros", "margin_micros"), "period_start", title="Period")
+    scale = alt.Undefined
+    if measure == "margin_pct":  # a −1,500% loss-maker would flatten every other line: clip at ±100%
+        scale = alt.Scale(domain=[-1, 1], clamp=True)
     return (
         alt.Chart(data, title=title)
         .mark_line(point=True)
         .encode(
-            x=alt.X("period_start:T", title="Period"),
-            y=alt.Y(f"{measure}:Q", title=label, axis=alt.Axis(format=fmt)),
+            x=x,
+            y=alt.Y(f"{measure}:Q", title=label, axis=alt.Axis(format=fmt), scale=scale),
             color=alt.Color(
                 "value:N",
                 title=by.capitalize(),
@@ -245,7 +269,7 @@ def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -
                 scale=alt.Scale(scheme="tableau10"),
             ),
             tooltip=[
-                alt.Tooltip("period_start:T", title="Period"),
+                _date_tip("period_start", "Period"),
                 alt.Tooltip("value:N", title=by.capitalize()),
                 alt.Tooltip("revenue_usd:Q", title="Revenue", format=MONEY),
                 alt.Tooltip("cost_usd:Q", title="LLM cost", format=MONEY),

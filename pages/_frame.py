@@ -36,8 +36,27 @@ def _picked() -> None:
     st.session_state.period_preset = None
 
 
+def _leave_legacy_layout() -> None:
+    """Run app.py's navigation even when Streamlit ran this page on its own.
+
+    A `pages/` folder next to app.py marks the legacy multipage layout: until some run of the process has
+    called st.navigation, Streamlit runs the page of a deep link (/costs right after a server start) by
+    itself, with a sidebar listing every file in pages/. On a session's first run, clearing the flag and
+    rerunning goes through app.py, which finds the same page by its URL. Later runs are left alone: AppTest
+    re-derives the flag on every run, and a rerun there would drop the widget event being tested.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    first_run = "frame_seen" not in st.session_state
+    st.session_state["frame_seen"] = True
+    if first_run and PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def frame() -> tuple[date, date]:
     """Draw the shared frame; return the period as a half-open range [start, end)."""
+    _leave_legacy_layout()
     # app.py sets this too; a page run on its own (AppTest reruns, a deep link right after a server start)
     # must still be wide.
     st.set_page_config(page_title="Margin", page_icon=":material/savings:", layout="wide")

@@ -55,6 +55,7 @@ def styled(
     counts: Sequence[str] = (),
     ratios: Sequence[str] = (),
     status: str | None = None,
+    neutral: Sequence[str] = (),
 ) -> Any:
     """A pandas Styler of `frame`'s `columns` (renamed to their labels) with the app's number formats."""
     shown = frame.select(list(columns))
@@ -73,7 +74,7 @@ def styled(
     formats.update({columns[c]: _count for c in counts})
     formats.update({columns[c]: _ratio for c in ratios})
     styler = table.style.format(formats, na_rep="—")  # type: ignore[arg-type]
-    signed = [columns[c] for c in (*money, *pct, *pts) if c in columns]
+    signed = [columns[c] for c in (*money, *pct, *pts) if c in columns and c not in neutral]
     if signed:
         styler = styler.map(_red_if_negative, subset=signed)
     if status and status in columns:
@@ -91,7 +92,7 @@ def show(
     csv: str,
     file_name: str,
     columns: Mapping[str, str],
-    height: int | str = "auto",
+    height: int = 400,
     **formats: Any,
 ) -> None:
     """Draw the table and, under it, the CSV download of the same rows (CLI columns and number format)."""
@@ -99,7 +100,11 @@ def show(
         st.caption("Nothing to show for this period.")
     else:
         st.dataframe(
-            styled(frame, columns=columns, **formats), hide_index=True, height=height, key=key, placeholder="—"
+            styled(frame, columns=columns, **formats),
+            hide_index=True,
+            height="auto" if frame.height <= 12 else height,
+            key=key,
+            placeholder="—",
         )
     st.download_button(
         "Download CSV",

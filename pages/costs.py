@@ -41,7 +41,7 @@ m4.metric(
     help="Spend no customer carries yet: map it on the Mapping page.",
 )
 m5.metric(
-    "Models without a price",
+    "Unpriced models",
     f"{unpriced.height}",
     border=True,
     help="Counted at $0 until you add a price override; their tokens are listed below.",

@@ -97,5 +97,6 @@ if dimension == "tier":
         money=["price_now_micros", "price_needed_micros"],
         pct=["margin_pct", "price_change"],
         counts=["customers"],
+        neutral=["price_change"],
     )
     st.caption("At the measured LLM cost of the tier's customers in this period; other costs not included.")

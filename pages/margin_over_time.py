@@ -15,7 +15,7 @@ header("Margin over time", start, end, what="adaptive granularity: day up to 45 
 auto = app_actions.choose_granularity(start, end)
 GRAINS = {"auto": f"Auto ({auto})", "day": "Day", "week": "Week", "month": "Month"}
 SPLITS = {"none": "No split", **{s: s.capitalize() for s in app_actions.SPLITS}}
-c1, c2, c3 = st.columns([2, 2, 3])
+c1, c2, c3 = st.columns([3, 2, 3])
 grain_choice = c1.segmented_control(
     "Granularity", list(GRAINS), format_func=GRAINS.get, key="over_time_grain", default="auto", required=True
 )
@@ -95,9 +95,13 @@ if split != "none":
             parts,
             measure=measure or "margin_pct",
             by=split,
-            title=f"{MEASURES[measure or 'margin_pct']} by {grain} and {split} (top 6 by cost, the rest as (other))",
+            title=f"{MEASURES[measure or 'margin_pct']} by {grain} and {split}",
         ),
         width="stretch",
+    )
+    st.caption(
+        "The six values with the most LLM cost; the rest are summed as (other). Margin % is drawn between "
+        "−100% and +100% (the table and the tooltips have the exact value)."
     )
     _tables.show(
         parts,
