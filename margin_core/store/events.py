@@ -115,6 +115,7 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
             fresh.with_columns(pl.lit(1, pl.Int64).alias("requests"))
             .group_by(ROLLUP_KEY)
             .agg(pl.col(name).sum() for name in SUMMED)
+            .sort(ROLLUP_KEY)  # upserts in key order touch each B-tree page once
         )
         columns = (*ROLLUP_KEY, *SUMMED)
         updates = ", ".join(f"{c} = event_rollup.{c} + excluded.{c}" for c in SUMMED)

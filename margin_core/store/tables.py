@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -89,7 +89,7 @@ class EventRollup(SQLModel, table=True):
     the engine prices at report time from their tokens (DESIGN §4.1).
     """
 
-    __tablename__ = "event_rollup"
+    __tablename__ = "event_rollup"  # the unique key leads with `day`: no index of its own needed
     __table_args__ = (
         UniqueConstraint(
             "day",
@@ -104,7 +104,7 @@ class EventRollup(SQLModel, table=True):
         ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    day: date = Field(index=True)
+    day: date
     customer_id: str
     feature: str
     provider: str
@@ -126,7 +126,10 @@ class EventSeen(SQLModel, table=True):
     """The 64-bit digest of every event_id written, so a re-sent event is never counted twice."""
 
     __tablename__ = "event_seen"
-    event_key: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # In SQLite only `INTEGER PRIMARY KEY` is the rowid itself; BIGINT would add a second index.
+    event_key: int = Field(
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    )
 
 
 class RevenueLine(SQLModel, table=True):
@@ -194,6 +197,3 @@ class SyncRun(SQLModel, table=True):
     status: str = "running"  # running | ok | failed
     rows_written: int = 0
     error: str = ""
-
-
-Index("ix_event_rollup_day_provider", EventRollup.day, EventRollup.provider)  # type: ignore[arg-type]
