@@ -193,8 +193,6 @@ def import_csv(engine: Engine, kind: str, content: str, *, source: str) -> int:
     """Validate a canonical CSV whole, then write it (refused in the demo workspace); rows written."""
     parsed = imports.parse_text(kind, content, source=source)
     count = ingest.write_parsed(engine, parsed)
-    if kind == "events":  # event ingest does not mark the store changed itself
-        _bump(engine, lambda _connection: None)
     settle(engine)
     return count
 
