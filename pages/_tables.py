@@ -85,6 +85,29 @@ def styled(
     return styler
 
 
+STYLED_ROWS = 2_000  # past this, a Styler costs seconds per run: plain column formats instead
+
+
+def plain(frame: pl.DataFrame, columns: Mapping[str, str], formats: Mapping[str, Sequence[str]]) -> pl.DataFrame:
+    """A large table for `st.column_config` formats: money as float dollars, for display only."""
+    money = set(formats.get("money", ()))
+    return frame.select((pl.col(c) / 1_000_000).alias(c) if c in money else pl.col(c) for c in columns)
+
+
+def plain_config(columns: Mapping[str, str], formats: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """Labels and number formats of a large table (no colours)."""
+    config: dict[str, Any] = {c: st.column_config.Column(label) for c, label in columns.items()}
+    for c in formats.get("money", ()):
+        config[c] = st.column_config.NumberColumn(columns[c], format="dollar")
+    for c in formats.get("pct", ()):
+        config[c] = st.column_config.NumberColumn(columns[c], format="percent")
+    for c in formats.get("pts", ()):
+        config[c] = st.column_config.NumberColumn(columns[c], format="%+.0f pts")
+    for c in (*formats.get("counts", ()), *formats.get("ratios", ())):
+        config[c] = st.column_config.NumberColumn(columns[c], format="localized")
+    return config
+
+
 def show(
     frame: pl.DataFrame,
     *,
@@ -100,7 +123,10 @@ def show(
         st.caption("Nothing to show for this period.")
     else:
         st.dataframe(
-            styled(frame, columns=columns, **formats),
+            styled(frame, columns=columns, **formats)
+            if frame.height <= STYLED_ROWS
+            else plain(frame, columns, formats),
+            column_config=None if frame.height <= STYLED_ROWS else plain_config(columns, formats),
             hide_index=True,
             height="auto" if frame.height <= 12 else height,
             key=key,

@@ -10,10 +10,10 @@ from margin_core import app_actions, insights
 from pages._frame import period_text
 
 
-def header(title: str, start: date, end: date, *, what: str) -> None:
-    """Page title with the period and a one-line explanation."""
+def header(title: str, start: date, end: date, *, what: str, period: bool = True) -> None:
+    """Page title with the period (where the page depends on it) and a one-line explanation."""
     st.title(title)
-    st.caption(f"{period_text(start, end)} · {what}")
+    st.caption(f"{period_text(start, end)} · {what}" if period else what)
 
 
 def delta_pts(current: float | None, previous: float | None) -> str | None:

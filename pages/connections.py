@@ -11,7 +11,7 @@ from pages._ui import header
 start, end = frame()
 version = _data.version()
 engine = _data.engine()
-header("Connections", start, end, what="admin keys are encrypted at rest and only ever shown masked")
+header("Connections", start, end, what="admin keys are encrypted at rest and only ever shown masked", period=False)
 
 if flash := st.session_state.pop("connections_flash", None):
     st.success(flash, icon=":material/check_circle:")
