@@ -53,19 +53,29 @@ def _in_range(start: date, end: date) -> pl.Expr:
 
 
 def ledger(workspace: Workspace, *, start: date, end: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """The range's attribution ledger and unattributed rows, computed once per snapshot and range."""
+    """The range's attribution ledger and unattributed rows.
 
-    def compute() -> tuple[pl.DataFrame, pl.DataFrame]:
-        led, unattributed_rows = attribution.attribute(
-            workspace.usage.lazy().filter(_in_range(start, end)),
-            events=workspace.events.lazy().filter(_in_range(start, end)),
-            mappings=workspace.mappings.lazy(),
-        )
-        collected = pl.collect_all([led, unattributed_rows])
-        return collected[0], collected[1]
+    Attribution is decided day by day (DESIGN §4.2): once `prepare` attributed the whole snapshot, every
+    range is a filter of it; before that, only the range is attributed (a one-off CLI report).
+    """
+    key = ("ledger",) if ("ledger",) in workspace.memo else ("ledger", start, end)
+    led, unattributed_rows = workspace.remember(key, lambda: _attribute(workspace, start=start, end=end))
+    return led.lazy().filter(_in_range(start, end)), unattributed_rows.lazy().filter(_in_range(start, end))
 
-    led, unattributed_rows = workspace.remember(("ledger", start, end), compute)
-    return led.lazy(), unattributed_rows.lazy()
+
+def prepare(workspace: Workspace) -> Workspace:
+    """Attribute the whole snapshot once, so that every later range and page only groups (the app)."""
+    workspace.remember(("ledger",), lambda: _attribute(workspace, start=None, end=None))
+    return workspace
+
+
+def _attribute(workspace: Workspace, *, start: date | None, end: date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    usage, events = workspace.usage.lazy(), workspace.events.lazy()
+    if start is not None and end is not None:
+        usage, events = usage.filter(_in_range(start, end)), events.filter(_in_range(start, end))
+    led, unattributed_rows = attribution.attribute(usage, events=events, mappings=workspace.mappings.lazy())
+    collected = pl.collect_all([led, unattributed_rows])
+    return collected[0], collected[1]
 
 
 def daily_revenue(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:

@@ -15,7 +15,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from margin_core import prices, schemas
-from margin_core.engine import pricing
+from margin_core.engine import attribution, pricing
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.store import repo
@@ -91,7 +91,7 @@ def load_workspace(engine: Engine) -> Workspace:
         ]
     )
     rates = prices.rate_table(rate_keys, overrides=overrides).lazy()
-    priced_events = pricing.price_events(events.lazy(), rates=rates).collect()
+    priced_events = attribution.order_events(pricing.price_events(events.lazy(), rates=rates)).collect()
     priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates).collect()
     return Workspace(
         usage=priced_usage,

@@ -23,6 +23,14 @@ def model_key(column: str = "model") -> pl.Expr:
     return pl.col(column).str.to_lowercase().str.replace(r"^.*/", "").alias("model_key")
 
 
+def order_events(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Number events in roll-up key order (`event_row`): the tie-break of every split, whatever the input order.
+
+    A snapshot numbers its events once; ranges filtered from it keep the numbers.
+    """
+    return events.sort("day", "provider", "model", *EVENT_KEY).with_row_index("event_row")
+
+
 def map_usage(usage: pl.LazyFrame, *, mappings: pl.LazyFrame) -> pl.LazyFrame:
     """Add `mapped_customer`: api_key_id over project_id over user_id; own provider over `*`."""
     candidates = []
@@ -71,14 +79,11 @@ def attribute(
     schemas.require(events, schemas.EVENTS, frame_name="events")
     schemas.require(mappings, schemas.MAPPINGS, frame_name="mappings")
     usage = map_usage(usage.with_columns(model_key()), mappings=mappings)
-    events = (
-        events.with_columns(model_key())
-        .sort("day", "provider", "model", *EVENT_KEY)
-        .with_row_index("event_row")
-        .with_columns(
-            pl.col("cost_micros").alias("weight_cost"),
-            pl.sum_horizontal(_TOKENS).alias("weight_tokens"),
-        )
+    if "event_row" not in events.collect_schema().names():
+        events = order_events(events)
+    events = events.with_columns(model_key()).with_columns(
+        pl.col("cost_micros").alias("weight_cost"),
+        pl.sum_horizontal(_TOKENS).alias("weight_tokens"),
     )
     pairs = _candidates(usage, events)
     # Weights are the events' costs, or their tokens where every candidate of the row costs 0.
@@ -165,8 +170,12 @@ def attribute(
             *_TOKENS,
         )
     )
-    ledger = pl.concat([split_ledger, lonely_ledger, event_ledger], how="vertical_relaxed").cast(
-        dict(schemas.LEDGER)  # type: ignore[arg-type]
+    ledger_key = ["day", "customer_id", "feature", "provider", "model", "metadata_json"]
+    ledger = (
+        pl.concat([split_ledger, lonely_ledger, event_ledger], how="vertical_relaxed")
+        .group_by(ledger_key)  # one row per key: every report after this groups fewer rows
+        .agg(pl.exclude(ledger_key).sum())
+        .cast(dict(schemas.LEDGER))  # type: ignore[arg-type]
     )
     return ledger, unattributed.cast(dict(schemas.UNATTRIBUTED))  # type: ignore[arg-type]
 

@@ -40,20 +40,18 @@ def allocate_largest_remainder(
     effective = pl.when(weight_sum == 0).then(pl.lit(1, pl.Int128)).otherwise(weights)
     effective_sum = pl.when(weight_sum == 0).then(pl.len().over(group).cast(pl.Int128)).otherwise(weight_sum)
     exact = pl.col(total).cast(pl.Int128) * pl.col("_w")
+    # Rows are sorted by group, so a row's rank in its group is its index minus the group's first index:
+    # no per-group window for the rank (the slowest step on millions of rows).
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    group_starts = pl.any_horizontal(pl.col(g).ne_missing(pl.col(g).shift(1)) for g in group) | (index == 0)
+    rank = index - pl.when(group_starts).then(index).otherwise(None).forward_fill()
+    leftover = pl.col(total) - pl.col("_floor").sum().over(group)
     return (
         parts.with_columns(effective.alias("_w"), effective_sum.alias("_wsum"))
-        .with_columns((exact // pl.col("_wsum")).alias("_floor"), (exact % pl.col("_wsum")).alias("_rest"))
-        .sort([*group, "_rest", *tie_break], descending=[False] * len(group) + [True] + [False] * len(tie_break))
         .with_columns(
-            (
-                pl.col("_floor")
-                + (
-                    pl.int_range(pl.len()).over(group)
-                    < (pl.col(total).cast(pl.Int128) - pl.col("_floor").sum().over(group))
-                ).cast(pl.Int128)
-            )
-            .cast(pl.Int64)
-            .alias(out)
+            (exact // pl.col("_wsum")).cast(pl.Int64).alias("_floor"), (exact % pl.col("_wsum")).alias("_rest")
         )
+        .sort([*group, "_rest", *tie_break], descending=[False] * len(group) + [True] + [False] * len(tie_break))
+        .with_columns((pl.col("_floor") + (rank < leftover).cast(pl.Int64)).alias(out))
         .drop("_w", "_wsum", "_floor", "_rest")
     )
