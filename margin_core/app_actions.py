@@ -63,8 +63,8 @@ def store_version(engine: Engine) -> int:
 
 
 def load(engine: Engine) -> Workspace:
-    """The workspace snapshot every report of the app is computed from."""
-    return load_workspace(engine)
+    """The workspace snapshot every report of the app is computed from, attributed once for all ranges."""
+    return reports.prepare(load_workspace(engine))
 
 
 def workspace_label(engine: Engine) -> str:
