@@ -30,8 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--clear", action="store_true", help="empty a demo store for your own data")
 
     imp = commands.add_parser("import", help="import a canonical CSV file")
-    imp.add_argument("kind", choices=("customers", "usage", "mappings", "events", "revenue", "rates"))
-    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "kind",
+        choices=("customers", "usage", "mappings", "events", "revenue", "rates", "provider-export"),
+        help="a canonical CSV kind, or provider-export: OpenAI/Anthropic dashboard usage and cost exports",
+    )
+    imp.add_argument("files", type=Path, nargs="+", metavar="FILE")
 
     sync = commands.add_parser("sync", help="run the connectors that have keys")
     sync.add_argument("--provider", choices=("openai", "anthropic", "openrouter", "stripe"))
@@ -96,8 +100,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "import":
         from margin_core import ingest
 
-        count = ingest.import_file(engine, args.kind, args.file)
-        sys.stderr.write(f"imported {count} {args.kind} row(s) from {args.file}\n")
+        if args.kind == "provider-export":
+            count = ingest.import_provider_exports(engine, args.files)
+            sys.stderr.write(f"imported {count} usage row(s) from {len(args.files)} provider export(s)\n")
+            return 0
+        if len(args.files) != 1:
+            sys.stderr.write(f"error: import {args.kind} takes one file\n")
+            return 2
+        count = ingest.import_file(engine, args.kind, args.files[0])
+        sys.stderr.write(f"imported {count} {args.kind} row(s) from {args.files[0]}\n")
         return 0
     if args.command == "sync":
         from margin_core import sync

@@ -9,7 +9,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine
 
 from margin_core import currency, imports, schemas
-from margin_core.errors import DemoWorkspaceError
+from margin_core.errors import DemoWorkspaceError, ImportFileError
 from margin_core.store import repo
 from margin_core.store.events import events_frame, ingest_frame, usd_to_micros
 
@@ -127,3 +127,32 @@ def usage_frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
             on=key,
         )
     )
+
+
+def import_provider_exports(engine: Engine, paths: list[Path]) -> int:
+    """Import OpenAI/Anthropic dashboard exports: give a period's usage and cost files together, so the
+    reported dollars are split over the usage rows as a sync would (DESIGN §4.2); all or nothing."""
+    from connectors import provider_exports
+    from connectors.errors import PayloadError
+    from connectors.records import ProviderFetch
+    from margin_core.provider_usage import usage_rows
+
+    merged: dict[str, ProviderFetch] = {}
+    for path in paths:
+        try:
+            fetched = provider_exports.parse_export(path.read_text(encoding="utf-8-sig"))
+        except PayloadError as exc:
+            raise ImportFileError(str(exc), path=str(path)) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ImportFileError(f"cannot read the file: {exc}", path=str(path)) from exc
+        before = merged.get(fetched.provider, ProviderFetch(provider=fetched.provider))
+        merged[fetched.provider] = ProviderFetch(
+            provider=fetched.provider, usage=before.usage + fetched.usage, costs=before.costs + fetched.costs
+        )
+    frames = [usage_rows(fetched, source="csv") for fetched in merged.values()]
+    with engine.begin() as connection:
+        ensure_not_demo(connection)
+        count = sum(repo.upsert_usage(connection, frame) for frame in frames)
+        repo.set_setting(connection, "workspace_kind", "own")
+        repo.bump_version(connection)
+    return count

@@ -8,32 +8,27 @@ the error, so the next sync fetches the window again. Writes are idempotent.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
-import polars as pl
 from sqlalchemy import Connection, Engine, text
 
 from connectors import anthropic, openai, openrouter, stripe_revenue
 from connectors.errors import ConnectorError
-from connectors.records import ProviderFetch, RevenueLineRecord
-from margin_core import currency, prices, schemas, secrets, settings
-from margin_core.engine.cost_join import allocate_reported_cost
+from connectors.records import RevenueLineRecord
+from margin_core import currency, secrets, settings
 from margin_core.errors import MarginError
 from margin_core.ingest import ensure_not_demo
+from margin_core.provider_usage import usage_rows
 from margin_core.store import repo
-from margin_core.store.events import metadata_json, usd_to_micros
+from margin_core.store.events import metadata_json
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 PROVIDERS = ("openai", "anthropic", "openrouter", "stripe")
 BACKFILL_DAYS = {"openai": 31, "anthropic": 31, "openrouter": 30}
 SETTLE_DAYS = 3
-# The reported-cost grain of each provider (DESIGN §4.2); OpenRouter's usage carries its own dollars.
-COST_GRAIN = {"openai": ["day", "provider", "project_id", "api_key_id"], "anthropic": ["day", "provider", "project_id"]}
 STRIPE_KINDS = ("invoice_line", "credit_note", "one_off_charge", "refund")
 
 
@@ -117,7 +112,7 @@ def sync_provider(
     started = datetime.now(UTC)
     try:
         fetched = _connector(provider, api_key).fetch_window(start=start, end=end, on_progress=progress)
-        usage = usage_rows(fetched)
+        usage = usage_rows(fetched, source="api")
     except (ConnectorError, MarginError) as exc:
         return _failed(engine, provider, (start, end), started, str(exc))
     with engine.begin() as connection:
@@ -127,50 +122,6 @@ def sync_provider(
         _record_run(connection, provider, (start, end), started, "ok", written, "")
         repo.bump_version(connection)
     return SyncResult(provider, "ok", written, window=(start, end))
-
-
-def usage_rows(fetched: ProviderFetch) -> pl.DataFrame:
-    """The fetch's usage rows with their share of reported cost (DESIGN §4.2), ready for the store."""
-    records = fetched.usage
-    frame = pl.DataFrame(
-        {
-            "day": [r.day for r in records],
-            "provider": [r.provider for r in records],
-            "model": [r.model for r in records],
-            "api_key_id": [r.api_key_id for r in records],
-            "project_id": [r.project_id for r in records],
-            "user_id": [r.user_id for r in records],
-            "input_tokens": [r.input_tokens for r in records],
-            "cached_input_tokens": [r.cached_input_tokens for r in records],
-            "cache_write_tokens": [r.cache_write_tokens for r in records],
-            "cache_write_1h_tokens": [r.cache_write_1h_tokens for r in records],
-            "output_tokens": [r.output_tokens for r in records],
-            "requests": [r.requests for r in records],
-            "web_search_requests": [r.web_search_requests for r in records],
-            "reported_micros": [None if r.cost_usd is None else usd_to_micros(r.cost_usd) for r in records],
-        },
-        schema_overrides={"day": pl.Date, "reported_micros": pl.Int64},
-    )
-    grain = COST_GRAIN.get(fetched.provider, ["day", "provider", "project_id", "api_key_id"])
-    totals: dict[tuple[object, ...], Decimal] = defaultdict(Decimal)
-    for cost in fetched.costs:
-        fields = {
-            "day": cost.day,
-            "provider": cost.provider,
-            "project_id": cost.project_id,
-            "api_key_id": cost.api_key_id,
-        }
-        totals[tuple(fields[g] for g in grain)] += cost.amount_usd  # summed exactly, rounded once per grain
-    costs = pl.DataFrame(
-        [(*key, usd_to_micros(amount)) for key, amount in totals.items()],
-        schema=[*((g, pl.Date if g == "day" else pl.String) for g in grain), ("cost_micros", pl.Int64)],
-        orient="row",
-    )
-    rates = prices.rate_table(
-        frame.select("provider", "model", "day"), overrides=pl.DataFrame(schema=schemas.PRICE_OVERRIDES)
-    )
-    joined = allocate_reported_cost(frame.lazy(), costs=costs.lazy(), grain=grain, rates=rates.lazy()).collect()
-    return joined.with_columns(pl.lit("api").alias("source"))
 
 
 def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResult:
