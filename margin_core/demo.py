@@ -422,7 +422,8 @@ def clear(engine: Engine) -> None:
     with engine.begin() as connection:
         for table in TABLES:
             connection.execute(text(f"DELETE FROM {table}"))
-        connection.execute(text("DELETE FROM setting WHERE key IN ('workspace_kind', 'demo_today')"))
+        connection.execute(text("DELETE FROM setting WHERE key = 'demo_today'"))
+        repo.set_setting(connection, "workspace_kind", "own")  # cleared: never refilled with the demo
         repo.bump_version(connection)
 
 
@@ -436,9 +437,14 @@ def is_empty(engine: Engine) -> bool:
 
 
 def ensure_demo(engine: Engine | None = None) -> bool:
-    """Fill an empty store with the demo workspace (the app's first start); True if it did."""
+    """Fill a new, empty store with the demo workspace (the app's first start); True if it did.
+
+    A store whose demo was cleared (workspace_kind=own) stays empty for the user's own data.
+    """
     engine = engine or shared_engine()
-    if not is_empty(engine):
+    with engine.connect() as connection:
+        kind = repo.read_settings(connection).get("workspace_kind")
+    if kind == "own" or not is_empty(engine):
         return False
     build(engine, today=datetime.now(UTC).date())
     return True

@@ -79,11 +79,10 @@ def load_workspace(engine: Engine) -> Workspace:
     with engine.connect() as connection:
         settings = repo.read_settings(connection)
         overrides = repo.read_price_overrides(connection)
-    usage = repo.read_usage(engine)
-    events = repo.read_events(engine)
-    aliases = repo.read_aliases(engine)
-    mappings = _resolve(repo.read_mappings(engine), aliases)
-    events = _resolve(events, aliases)
+    frames = repo.read_snapshot(engine)
+    usage, aliases = frames["usage"], frames["aliases"]
+    mappings = _resolve(frames["mappings"], aliases)
+    events = _resolve(frames["events"], aliases)
     rate_keys = pl.concat(
         [
             events.filter(~pl.col("has_cost")).select("provider", "model", "day"),
@@ -97,9 +96,9 @@ def load_workspace(engine: Engine) -> Workspace:
         usage=priced_usage,
         events=priced_events,
         mappings=mappings,
-        customers=repo.read_customers(engine),
-        revenue=repo.read_revenue(engine),
-        api_keys=repo.read_api_keys(engine),
+        customers=frames["customers"],
+        revenue=frames["revenue"],
+        api_keys=frames["api_keys"],
         settings=settings,
         version=version,
     )

@@ -1,12 +1,18 @@
 """Engines and the Arrow-native bulk read path (DESIGN §7).
 
 `pl.read_database` on a SQLAlchemy connection builds Python rows one by one; bulk frames are read with
-ADBC (SQLite and PostgreSQL drivers) straight into Arrow, then cast to the frame's `pl.Schema`.
+ADBC straight into Arrow, then cast to the frame's `pl.Schema`: PostgreSQL in process, a SQLite file in
+a child process (`sqlite_reader` says why), in-memory SQLite (tests) through SQLAlchemy.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +22,12 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine
 
 from margin_core import settings
+from margin_core.errors import MarginError
+
+
+class StoreReadError(MarginError):
+    """A bulk read of the store failed."""
+
 
 _ENGINES: dict[str, Engine] = {}
 
@@ -60,26 +72,50 @@ def shared_engine(url: str | None = None) -> Engine:
     return _ENGINES[url]
 
 
-def _adbc_uri(engine: Engine) -> str | None:
-    """The URI an ADBC driver takes for this engine, or None where ADBC cannot reach it (in-memory)."""
-    url = engine.url
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        database = url.database or ""
-        return None if database in ("", ":memory:") else f"sqlite:///{Path(database).resolve()}"
-    if backend == "postgresql":
-        return url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return None
+Query = tuple[str, pl.Schema]
 
 
 def read_frame(engine: Engine, sql: str, *, schema: pl.Schema) -> pl.DataFrame:
     """Run `sql` and return its rows as a frame of exactly `schema` (dtypes survive empty results)."""
-    uri = _adbc_uri(engine)
-    if uri is None:
-        with engine.connect() as connection:
-            raw = pl.read_database(sql, connection=connection, infer_schema_length=None)
+    return read_frames(engine, {"frame": (sql, schema)})["frame"]
+
+
+def read_frames(engine: Engine, queries: Mapping[str, Query]) -> dict[str, pl.DataFrame]:
+    """Run several bulk reads at once (one child process for a SQLite file); frames of exact schemas."""
+    url = engine.url
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        raw = _read_sqlite_in_child(str(Path(database).resolve()), {n: sql for n, (sql, _) in queries.items()})
+    elif url.get_backend_name() == "postgresql":
+        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        raw = {name: pl.read_database_uri(sql, uri, engine="adbc") for name, (sql, _) in queries.items()}
     else:
-        raw = pl.read_database_uri(sql, uri, engine="adbc")
+        with engine.connect() as connection:
+            raw = {
+                name: pl.read_database(sql, connection=connection, infer_schema_length=None)
+                for name, (sql, _) in queries.items()
+            }
+    return {name: _conform(raw[name], schema) for name, (_, schema) in queries.items()}
+
+
+def _read_sqlite_in_child(database: str, queries: Mapping[str, str]) -> dict[str, pl.DataFrame]:
+    with tempfile.TemporaryDirectory(prefix="margin-read-") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "margin_core.store.sqlite_reader", database, out],
+            input=json.dumps(list(queries.items())),
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=settings.REPO_ROOT,
+        )
+        if done.returncode != 0:
+            detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+            raise StoreReadError(f"reading the store {database} failed: {detail}")
+        # rechunk copies the frames into memory before the folder goes
+        return {name: pl.read_ipc(Path(out) / f"{name}.arrow").rechunk() for name in queries}
+
+
+def _conform(raw: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     if raw.is_empty():
         return pl.DataFrame(schema=schema)
     return raw.select(_cast(name, dtype, raw.schema[name]) for name, dtype in schema.items())

@@ -16,7 +16,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, text
 
 from margin_core import currency, prices, schemas
-from margin_core.store.db import read_frame
+from margin_core.store.db import Query, read_frame, read_frames
 
 USAGE_KEY = ("day", "provider", "model", "api_key_id", "project_id", "user_id")
 USAGE_VALUES = (
@@ -217,38 +217,48 @@ def upsert_price_override(connection: Connection, row: Sequence[Any]) -> int:
 # --- reads --------------------------------------------------------------------------------------
 
 
+API_KEYS = pl.Schema({"provider": pl.String, "api_key_id": pl.String, "name": pl.String, "project_id": pl.String})
+_USAGE_COLUMNS = ", ".join(c if c != "usage_id" else "id AS usage_id" for c in schemas.USAGE.names())
+SNAPSHOT: dict[str, Query] = {
+    "usage": (f"SELECT {_USAGE_COLUMNS} FROM provider_usage", schemas.USAGE),
+    "events": (f"SELECT {', '.join(schemas.EVENTS.names())} FROM event_rollup", schemas.EVENTS),
+    "mappings": ("SELECT provider, dimension, value, customer_id FROM usage_mapping", schemas.MAPPINGS),
+    "customers": (f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customer", schemas.CUSTOMERS),
+    "aliases": ("SELECT alias, customer_id FROM customeralias", schemas.ALIASES),
+    "revenue": (f"SELECT {', '.join(schemas.REVENUE.names())} FROM revenue_line", schemas.REVENUE),
+    "api_keys": ("SELECT provider, api_key_id, name, project_id FROM api_key_label", API_KEYS),
+}
+
+
+def read_snapshot(engine: Engine) -> dict[str, pl.DataFrame]:
+    """Every bulk frame of the store in one read (SNAPSHOT's names)."""
+    return read_frames(engine, SNAPSHOT)
+
+
 def read_usage(engine: Engine) -> pl.DataFrame:
     """Every provider usage row."""
-    columns = ", ".join(c if c != "usage_id" else "id AS usage_id" for c in schemas.USAGE.names())
-    return read_frame(engine, f"SELECT {columns} FROM provider_usage", schema=schemas.USAGE)
+    return read_frame(engine, SNAPSHOT["usage"][0], schema=SNAPSHOT["usage"][1])
 
 
 def read_events(engine: Engine) -> pl.DataFrame:
     """Every rolled-up event row."""
-    return read_frame(engine, f"SELECT {', '.join(schemas.EVENTS.names())} FROM event_rollup", schema=schemas.EVENTS)
+    return read_frame(engine, SNAPSHOT["events"][0], schema=SNAPSHOT["events"][1])
 
 
 def read_mappings(engine: Engine) -> pl.DataFrame:
-    return read_frame(
-        engine, "SELECT provider, dimension, value, customer_id FROM usage_mapping", schema=schemas.MAPPINGS
-    )
+    return read_frame(engine, SNAPSHOT["mappings"][0], schema=SNAPSHOT["mappings"][1])
 
 
 def read_customers(engine: Engine) -> pl.DataFrame:
-    return read_frame(engine, f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customer", schema=schemas.CUSTOMERS)
-
-
-def read_aliases(engine: Engine) -> pl.DataFrame:
-    return read_frame(engine, "SELECT alias, customer_id FROM customeralias", schema=schemas.ALIASES)
+    return read_frame(engine, SNAPSHOT["customers"][0], schema=SNAPSHOT["customers"][1])
 
 
 def read_revenue(engine: Engine) -> pl.DataFrame:
-    return read_frame(engine, f"SELECT {', '.join(schemas.REVENUE.names())} FROM revenue_line", schema=schemas.REVENUE)
+    return read_frame(engine, SNAPSHOT["revenue"][0], schema=SNAPSHOT["revenue"][1])
 
 
 def read_api_keys(engine: Engine) -> pl.DataFrame:
-    schema = pl.Schema({"provider": pl.String, "api_key_id": pl.String, "name": pl.String, "project_id": pl.String})
-    return read_frame(engine, "SELECT provider, api_key_id, name, project_id FROM api_key_label", schema=schema)
+    return read_frame(engine, SNAPSHOT["api_keys"][0], schema=SNAPSHOT["api_keys"][1])
 
 
 def read_settings(connection: Connection) -> dict[str, str]:

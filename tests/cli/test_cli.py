@@ -184,3 +184,15 @@ def test_sync_command_against_a_local_server_fills_the_store(tmp_path: Path) -> 
     )
     costs = {line.split(",")[0]: line.split(",")[2] for line in report.stdout.splitlines()[1:]}
     assert costs == {"openai": "232.60", "anthropic": "234.80", "openrouter": "68.82"}
+
+
+def test_a_cleared_demo_is_not_refilled_on_the_next_start(db: str) -> None:
+    from margin_core import demo
+    from margin_core.store.db import make_engine
+
+    engine = make_engine(db)
+    assert demo.ensure_demo(engine) is True  # a new, empty store gets the demo
+    assert demo.ensure_demo(engine) is False
+    demo.clear(engine)
+    assert demo.is_empty(engine)
+    assert demo.ensure_demo(engine) is False  # the user cleared it for their own data
