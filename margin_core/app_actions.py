@@ -52,8 +52,8 @@ _SUMS = ("cost_micros", "estimated_micros", "requests", *_TOKENS)
 def app_engine() -> Engine:
     """The app's engine (MARGIN_DATABASE_URL or data/margin.db); an empty store gets the demo workspace."""
     engine = db.shared_engine()
-    if demo_available() and importlib.import_module("margin_core.demo").ensure_demo(engine):
-        settle(engine)
+    if demo_available():
+        importlib.import_module("margin_core.demo").ensure_demo(engine)
     return engine
 
 
@@ -81,19 +81,6 @@ def _bump(engine: Engine, write: Callable[[Connection], object]) -> None:
     with engine.begin() as connection:
         write(connection)
         repo.bump_version(connection)
-    settle(engine)
-
-
-def settle(engine: Engine) -> None:
-    """Close the engine's pooled SQLite connections after a write, so the write is checkpointed into the
-    database file where the next bulk read sees it.
-
-    The bulk reads go through ADBC, which links its own copy of SQLite: two copies in one process do not
-    share WAL locks, and when the ADBC connection closes it removes the -wal/-shm files the sqlite3
-    connections still use, so their later writes are invisible to ADBC until those connections close.
-    """
-    if engine.url.get_backend_name() == "sqlite":
-        engine.dispose()
 
 
 # --- settings -----------------------------------------------------------------------------------------
@@ -192,9 +179,7 @@ def delete_mapping(engine: Engine, *, provider: str, dimension: str, value: str)
 def import_csv(engine: Engine, kind: str, content: str, *, source: str) -> int:
     """Validate a canonical CSV whole, then write it (refused in the demo workspace); rows written."""
     parsed = imports.parse_text(kind, content, source=source)
-    count = ingest.write_parsed(engine, parsed)
-    settle(engine)
-    return count
+    return ingest.write_parsed(engine, parsed)
 
 
 def key_labels(workspace: Workspace) -> dict[tuple[str, str], str]:
@@ -267,14 +252,12 @@ def save_connection(engine: Engine, kind: str, secret: str) -> None:
                 ),
                 {"k": kind, "l": label, "s": token, "t": datetime.now(UTC)},
             )
-    settle(engine)
 
 
 def remove_connection(engine: Engine, kind: str) -> None:
     """Forget a provider's key (the data already synced stays)."""
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM connection WHERE kind = :k"), {"k": kind})
-    settle(engine)
 
 
 def saved_key(engine: Engine, kind: str) -> str | None:
@@ -365,10 +348,7 @@ def run_sync(
     if not sync_available():
         raise ConfigError("syncing is not available in this build (margin_core.sync is missing)")
     sync = importlib.import_module("margin_core.sync")
-    try:
-        results: list[Any] = sync.sync_all(engine, only=only, today=today, days=None, progress=progress)
-    finally:
-        settle(engine)
+    results: list[Any] = sync.sync_all(engine, only=only, today=today, days=None, progress=progress)
     return results
 
 
@@ -383,14 +363,12 @@ def demo_available() -> bool:
 def reset_demo(engine: Engine, *, today: date) -> str:
     """Rebuild the demo workspace ending the day before `today`."""
     summary: str = importlib.import_module("margin_core.demo").build(engine, today=today)
-    settle(engine)
     return summary
 
 
 def clear_demo(engine: Engine) -> None:
     """Empty the demo store so the user's own data can come in (connections are kept)."""
     importlib.import_module("margin_core.demo").clear(engine)
-    settle(engine)
 
 
 # --- page-shaped reads ------------------------------------------------------------------------------
