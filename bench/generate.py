@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from margin_core.demo import _with_list_cost
 from margin_core.store import repo
 from margin_core.store.db import make_engine
-from margin_core.store.events import ingest_frame
+from margin_core.store.events import BATCH_COLUMNS, ingest_frame
 
 MODELS = {
     "openai": [
@@ -128,27 +128,7 @@ def generate(db: str, *, events: int, start: date) -> None:
                 pl.len().alias("requests"),
             )
         )
-        ingest_frame(
-            engine,
-            frame.select(
-                "event_key",
-                "day",
-                "customer_id",
-                "feature",
-                "provider",
-                "model",
-                "api_key_id",
-                "metadata_json",
-                "has_cost",
-                "input_tokens",
-                "cached_input_tokens",
-                "cache_write_tokens",
-                "cache_write_1h_tokens",
-                "output_tokens",
-                "cost_micros",
-                "latency_ms_sum",
-            ),
-        )
+        ingest_frame(engine, frame.select(BATCH_COLUMNS))
         done = first + len(frame)
         print(f"events {done:,}/{events:,} ({done / (time.perf_counter() - began):,.0f}/s)", flush=True)
     keys = ["day", "provider", "model", "api_key_id"]

@@ -20,7 +20,7 @@ from margin_core import prices, schemas
 from margin_core.engine import pricing
 from margin_core.store import repo
 from margin_core.store.db import shared_engine
-from margin_core.store.events import ingest_frame
+from margin_core.store.events import BATCH_COLUMNS, ingest_frame
 
 DAYS = 120
 SEED = 20_260_301
@@ -374,23 +374,8 @@ def build(engine: Engine, *, today: date) -> str:
         repo.set_setting(connection, "workspace_kind", "demo")
         repo.set_setting(connection, "demo_today", today.isoformat())
         repo.bump_version(connection)
-    batch = events.select(
-        pl.col("event_id").map_batches(_keys, return_dtype=pl.Int64).alias("event_key"),
-        "day",
-        "customer_id",
-        "feature",
-        "provider",
-        "model",
-        "api_key_id",
-        "metadata_json",
-        "has_cost",
-        "input_tokens",
-        "cached_input_tokens",
-        "cache_write_tokens",
-        "cache_write_1h_tokens",
-        "output_tokens",
-        "cost_micros",
-        "latency_ms_sum",
+    batch = events.with_columns(pl.col("event_id").map_batches(_keys, return_dtype=pl.Int64).alias("event_key")).select(
+        BATCH_COLUMNS
     )
     ingest_frame(engine, batch)
     return f"{len(people)} customers, {events.height:,} request events, {usage.height:,} usage rows, {start} to {end}"

@@ -80,10 +80,13 @@ def _write(connection: Connection, parsed: imports.Parsed) -> int:
 
 def usage_frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
     """Canonical usage rows (cost_usd Decimal or None) as a frame ready for `repo.upsert_usage`."""
+    # canonical order: ... cache_write_tokens, output_tokens, requests, cost_usd; the store's puts the
+    # 1-hour cache writes (none in a CSV) before output_tokens
     records = [
         (
-            *row[:10],
+            *row[:9],
             0,
+            row[9],
             row[10],
             usd_to_micros(row[11]) if isinstance(row[11], Decimal) else 0,
             "reported" if row[11] is not None else "estimated",
@@ -91,25 +94,9 @@ def usage_frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
         )
         for row in rows
     ]
-    schema = {name: dtype for name, dtype in schemas.USAGE.items() if name != "usage_id"}
-    order = [
-        "day",
-        "provider",
-        "model",
-        "api_key_id",
-        "project_id",
-        "user_id",
-        "input_tokens",
-        "cached_input_tokens",
-        "cache_write_tokens",
-        "output_tokens",
-        "cache_write_1h_tokens",
-        "requests",
-        "cost_micros",
-        "cost_source",
-        "source",
-    ]
-    frame = pl.DataFrame(records, schema=[(c, schema[c]) for c in order], orient="row")
+    schema = [(name, dtype) for name, dtype in schemas.USAGE.items() if name != "usage_id"]
+    order = [name for name, _ in schema]
+    frame = pl.DataFrame(records, schema=schema, orient="row")
     # A file may repeat a bucket; rows that share a natural key are summed, never written over each other.
     key = list(repo.USAGE_KEY)
     return (

@@ -32,6 +32,8 @@ SUMMED = (
     "latency_ms_sum",
 )
 _MICRO = Decimal("0.000001")
+# The columns of a batch as `events_frame` builds it and `ingest_frame` takes it.
+BATCH_COLUMNS = ("event_key", *ROLLUP_KEY, *SUMMED[1:])
 
 
 def event_key(event_id: str) -> int:
