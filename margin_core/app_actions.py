@@ -6,7 +6,6 @@ cost breakdowns, freshness). Pages never see SQL, the store or the engine: every
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
-from margin_core import imports, ingest, insights, reports, secrets, settings
+from margin_core import demo, imports, ingest, insights, reports, secrets, settings, sync
 from margin_core.engine import dimensions, granularity, margins
 from margin_core.engine.dimensions import NO_USAGE
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN, UNATTRIBUTED, with_margin
@@ -52,8 +51,7 @@ _SUMS = ("cost_micros", "estimated_micros", "requests", *_TOKENS)
 def app_engine() -> Engine:
     """The app's engine (MARGIN_DATABASE_URL or data/margin.db); an empty store gets the demo workspace."""
     engine = db.shared_engine()
-    if demo_available():
-        importlib.import_module("margin_core.demo").ensure_demo(engine)
+    demo.ensure_demo(engine)
     return engine
 
 
@@ -336,39 +334,24 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def sync_available() -> bool:
-    """Whether the sync use case is installed."""
-    return importlib.util.find_spec("margin_core.sync") is not None
-
-
 def run_sync(
     engine: Engine, *, only: str | None, today: date, progress: Callable[[str], None] | None = None
-) -> list[Any]:
+) -> list[sync.SyncResult]:
     """Run `margin_core.sync.sync_all` (results have provider, status, rows_written, error)."""
-    if not sync_available():
-        raise ConfigError("syncing is not available in this build (margin_core.sync is missing)")
-    sync = importlib.import_module("margin_core.sync")
-    results: list[Any] = sync.sync_all(engine, only=only, today=today, days=None, progress=progress)
-    return results
+    return sync.sync_all(engine, only=only, today=today, days=None, progress=progress)
 
 
 # --- demo ---------------------------------------------------------------------------------------------
 
 
-def demo_available() -> bool:
-    """Whether the demo workspace generator is installed."""
-    return importlib.util.find_spec("margin_core.demo") is not None
-
-
 def reset_demo(engine: Engine, *, today: date) -> str:
     """Rebuild the demo workspace ending the day before `today`."""
-    summary: str = importlib.import_module("margin_core.demo").build(engine, today=today)
-    return summary
+    return demo.build(engine, today=today)
 
 
 def clear_demo(engine: Engine) -> None:
     """Empty the demo store so the user's own data can come in (connections are kept)."""
-    importlib.import_module("margin_core.demo").clear(engine)
+    demo.clear(engine)
 
 
 # --- page-shaped reads ------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ HELP = {
     "stripe": "A Stripe secret or restricted key (`sk_live_…`, `rk_live_…`) with read access.",
 }
 demo = _data.is_demo(version)
-sync_ready = app_actions.sync_available()
 state = app_actions.connections(engine)
 connected = state.filter(state["status"] != "not connected")
 
@@ -55,12 +54,6 @@ _tables.show(
     counts=["rows_written"],
 )
 
-if not sync_ready:
-    st.warning(
-        "Syncing is not available in this build yet (`margin_core.sync` is missing): keys can be saved "
-        "and tested, and data imported on the Import & export page.",
-        icon=":material/sync_disabled:",
-    )
 if demo:
     st.info(
         "Syncing into the demo workspace is refused, so demo and real data never mix. Clear the demo to start "
@@ -104,11 +97,7 @@ def run_sync(only: str | None) -> None:
     st.session_state["connections_errors"] = failed
 
 
-if (
-    connected.height
-    and sync_ready
-    and st.button("Sync all now", key="connections_sync_all", icon=":material/sync:", disabled=demo)
-):
+if connected.height and st.button("Sync all now", key="connections_sync_all", icon=":material/sync:", disabled=demo):
     run_sync(None)
     st.rerun()
 
@@ -146,7 +135,7 @@ for kind in app_actions.PROVIDERS:
             "Sync now",
             key=f"connections_{kind}_sync",
             icon=":material/sync:",
-            disabled=demo or not sync_ready or row["status"] == "not connected",
+            disabled=demo or row["status"] == "not connected",
         ):
             run_sync(kind)
             st.rerun()

@@ -104,9 +104,7 @@ if missing:
     )
 
 st.subheader("Demo workspace")
-if not app_actions.demo_available():
-    st.caption("The demo generator is not part of this build.")
-elif demo:
+if demo:
     st.caption("The store holds the demo workspace: syncs and imports are refused until it is cleared.")
     d1, d2 = st.columns(2)
     if d1.button("Rebuild the demo ending yesterday", key="settings_demo_reset", icon=":material/refresh:"):

@@ -398,14 +398,6 @@ def test_connections_reject_a_key_that_fails_its_check(store: str) -> None:
     assert at.dataframe[0].value.iloc[0]["Status"] == "not connected"
 
 
-def test_connections_without_the_sync_use_case_explain_instead_of_crashing(
-    store: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(app_actions, "sync_available", lambda: False)
-    at = _open("connections")
-    assert any("not available" in w.value for w in at.warning)
-
-
 def test_sync_now_reports_progress_and_results(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from margin_core import sync
 
