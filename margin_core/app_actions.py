@@ -5,18 +5,19 @@ cost breakdowns, freshness). Pages never see SQL, the store or the engine: every
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from types import ModuleType
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
+from connectors import anthropic, openai, openrouter, stripe_revenue
+from connectors.errors import ConnectorError
 from margin_core import demo, imports, ingest, insights, reports, secrets, settings, sync
 from margin_core.engine import dimensions, granularity, margins
 from margin_core.engine.dimensions import NO_USAGE
@@ -198,35 +199,45 @@ class ConnectionCheck:
 
 def check_key(kind: str, secret: str) -> ConnectionCheck:
     """Check a key's format, then make one cheap authenticated call (DESIGN §7)."""
-    from connectors.errors import ConnectorError
-
-    module = _connector_module(kind)
+    if kind not in _KEY_TESTS:
+        raise ConfigError(f"unknown connection {kind!r}")
     try:
-        module.validate_key_format(secret)
-        if kind == "stripe":
-            module.StripeRevenue(module.make_client(secret, base_url=settings.base_url(kind))).test_key()
-        else:
-            client = module.make_client(secret, base_url=settings.base_url(kind))
-            try:
-                _CONNECTOR_CLASS[kind](module)(client).test_key()
-            finally:
-                client.close()
+        _KEY_TESTS[kind](secret)
     except ConnectorError as exc:
         return ConnectionCheck(False, str(exc))
     return ConnectionCheck(True, f"{PROVIDER_NAMES[kind]} accepted the key.")
 
 
-_CONNECTOR_CLASS: dict[str, Callable[[Any], Any]] = {
-    "openai": lambda m: m.OpenAIConnector,
-    "anthropic": lambda m: m.AnthropicConnector,
-    "openrouter": lambda m: m.OpenRouterConnector,
+def _test_openai(secret: str) -> None:
+    openai.validate_key_format(secret)
+    with closing(openai.make_client(secret, base_url=settings.base_url("openai"))) as client:
+        openai.OpenAIConnector(client).test_key()
+
+
+def _test_anthropic(secret: str) -> None:
+    anthropic.validate_key_format(secret)
+    with closing(anthropic.make_client(secret, base_url=settings.base_url("anthropic"))) as client:
+        anthropic.AnthropicConnector(client).test_key()
+
+
+def _test_openrouter(secret: str) -> None:
+    openrouter.validate_key_format(secret)
+    with closing(openrouter.make_client(secret, base_url=settings.base_url("openrouter"))) as client:
+        openrouter.OpenRouterConnector(client).test_key()
+
+
+def _test_stripe(secret: str) -> None:
+    stripe_revenue.validate_key_format(secret)
+    stripe_revenue.StripeRevenue(stripe_revenue.make_client(secret, base_url=settings.base_url("stripe"))).test_key()
+
+
+# Each raises ConnectorError when the key's format is wrong or the provider refuses it.
+_KEY_TESTS: dict[str, Callable[[str], None]] = {
+    "openai": _test_openai,
+    "anthropic": _test_anthropic,
+    "openrouter": _test_openrouter,
+    "stripe": _test_stripe,
 }
-
-
-def _connector_module(kind: str) -> ModuleType:
-    if kind not in PROVIDERS:
-        raise ConfigError(f"unknown connection {kind!r}")
-    return importlib.import_module("connectors." + ("stripe_revenue" if kind == "stripe" else kind))
 
 
 def save_connection(engine: Engine, kind: str, secret: str) -> None:
