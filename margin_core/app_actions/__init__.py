@@ -1,0 +1,104 @@
+"""Use cases the app's pages call that the other modules do not already offer. Pages never see SQL, the
+store or the engine: everything goes through here.
+
+- `store`: the app's engine and store version, the workspace snapshot, settings, exchange rates, mappings,
+  CSV imports and the demo workspace;
+- `providers`: provider keys (check, save, remove, masked list) and syncs;
+- `views`: page-shaped reads (ledger summary, customer table, plan history, totals, cost breakdowns, freshness);
+- `series`: margin over time, split by a dimension;
+- `exports`: CSV of a shown frame and the full export;
+- `clock`: today's UTC date.
+"""
+
+from margin_core.app_actions.clock import today_utc
+from margin_core.app_actions.exports import csv_text, full_export
+from margin_core.app_actions.providers import (
+    PROVIDER_NAMES,
+    PROVIDERS,
+    ConnectionCheck,
+    check_key,
+    connections,
+    remove_connection,
+    run_sync,
+    save_connection,
+    saved_key,
+)
+from margin_core.app_actions.series import SPLITS, over_time_split, previous_range, with_change_in_points
+from margin_core.app_actions.store import (
+    app_engine,
+    clear_demo,
+    delete_mapping,
+    exchange_rates,
+    import_csv,
+    load,
+    read_settings,
+    reset_demo,
+    save_exchange_rates,
+    save_mapping,
+    save_settings,
+    settings_table,
+    store_version,
+    workspace_label,
+)
+from margin_core.app_actions.views import (
+    STATUSES,
+    cost_by_day,
+    customer_table,
+    dimension_choices,
+    freshness,
+    key_labels,
+    ledger_summary,
+    plan_history,
+    tokens_by_model,
+    totals,
+    unconverted_revenue,
+)
+from margin_core.engine.granularity import change_in_points, choose_granularity
+from margin_core.engine.margins import UNATTRIBUTED
+
+__all__ = [
+    "PROVIDERS",
+    "PROVIDER_NAMES",
+    "SPLITS",
+    "STATUSES",
+    "UNATTRIBUTED",
+    "ConnectionCheck",
+    "app_engine",
+    "change_in_points",
+    "check_key",
+    "choose_granularity",
+    "clear_demo",
+    "connections",
+    "cost_by_day",
+    "csv_text",
+    "customer_table",
+    "delete_mapping",
+    "dimension_choices",
+    "exchange_rates",
+    "freshness",
+    "full_export",
+    "import_csv",
+    "key_labels",
+    "ledger_summary",
+    "load",
+    "over_time_split",
+    "plan_history",
+    "previous_range",
+    "read_settings",
+    "remove_connection",
+    "reset_demo",
+    "run_sync",
+    "save_connection",
+    "save_exchange_rates",
+    "save_mapping",
+    "save_settings",
+    "saved_key",
+    "settings_table",
+    "store_version",
+    "today_utc",
+    "tokens_by_model",
+    "totals",
+    "unconverted_revenue",
+    "with_change_in_points",
+    "workspace_label",
+]

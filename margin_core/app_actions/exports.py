@@ -1,0 +1,40 @@
+"""CSV of what a page shows, in the CLI's number format, and the full export of every report."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from margin_core import reports
+from margin_core.workspace import Workspace
+
+
+def export_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """A shown frame in the CLI's number format: *_micros as *_usd text with two decimals, margin_pct
+    with four decimals (rounded half-up only here)."""
+    converted = frame.with_columns(
+        reports.usd(pl.col(c)).alias(c.replace("_micros", "_usd")) for c in frame.columns if c.endswith("_micros")
+    ).drop(c for c in frame.columns if c.endswith("_micros"))
+    if "margin_pct" in converted.columns:
+        converted = converted.with_columns(reports.pct4(pl.col("margin_pct")))
+    order = [c.replace("_micros", "_usd") for c in frame.columns]
+    return converted.select(order)
+
+
+def csv_text(frame: pl.DataFrame, *, kind: reports.ReportKind | None = None) -> str:
+    """CSV of a shown frame: a report kind's exact CLI columns, else `export_frame`'s."""
+    from margin_core import output
+
+    shaped = reports.to_cli_frame(frame, kind) if kind else export_frame(frame)
+    return output.to_csv(shaped)
+
+
+def full_export(workspace: Workspace, *, start: date, end: date) -> dict[str, str]:
+    """Every report of DESIGN §5 for the range as CSV text, by file name."""
+    return {
+        f"{kind}_{start}_{end - timedelta(days=1)}.csv": csv_text(
+            reports.report(workspace, kind, start=start, end=end), kind=kind
+        )
+        for kind in reports.REPORT_KINDS
+    }
