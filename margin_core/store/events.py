@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from connectors.records import EventRecord
 from margin_core.store.repo import bump_version
@@ -94,24 +94,27 @@ def ingest_events(engine: Engine, records: Sequence[EventRecord]) -> int:
 def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
     """Write a frame of `events_frame`'s shape; events whose key was seen before are skipped."""
     batch = batch.unique("event_key", keep="first", maintain_order=True)
-    keys = batch["event_key"].to_list()
     with engine.begin() as connection:
-        seen: set[int] = set()
-        for start in range(0, len(keys), 50_000):
-            chunk = keys[start : start + 50_000]
-            placeholder = ",".join(str(k) for k in chunk)  # integers only: no injection possible
-            rows = connection.execute(text(f"SELECT event_key FROM event_seen WHERE event_key IN ({placeholder})"))
-            seen.update(row[0] for row in rows)
-        fresh = batch.filter(~pl.col("event_key").is_in(list(seen))) if seen else batch
-        if fresh.is_empty():
-            return 0
         raw = connection.connection.driver_connection
         assert raw is not None
         cursor = raw.cursor()
         param = "?" if engine.dialect.name == "sqlite" else "%s"
+        # The batch's keys go into a temporary table once; SQL then finds the ones seen before and
+        # records the new ones, with no key list in the SQL text and no second pass from Python.
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
+        cursor.execute("DELETE FROM batch_key")
         cursor.executemany(
-            f"INSERT INTO event_seen (event_key) VALUES ({param})",
-            [(k,) for k in fresh["event_key"].sort().to_list()],  # sorted: B-tree inserts stay local
+            f"INSERT INTO batch_key (event_key) VALUES ({param})", [(k,) for k in batch["event_key"].sort().to_list()]
+        )
+        cursor.execute("SELECT event_key FROM batch_key JOIN event_seen USING (event_key)")
+        seen = [row[0] for row in cursor.fetchall()]
+        fresh = batch.filter(~pl.col("event_key").is_in(seen)) if seen else batch
+        if fresh.is_empty():
+            cursor.close()
+            return 0
+        cursor.execute(
+            "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key b "
+            "WHERE NOT EXISTS (SELECT 1 FROM event_seen s WHERE s.event_key = b.event_key) ORDER BY event_key"
         )
         rolled = (
             fresh.with_columns(pl.lit(1, pl.Int64).alias("requests"))
