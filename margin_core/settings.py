@@ -45,6 +45,27 @@ def base_url(provider: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class StripeConnect:
+    """ "Connect with Stripe" (OAuth, legacy for new platforms): the platform's client id and secret key."""
+
+    client_id: str
+    secret_key: str
+    redirect_uri: str
+    base_url: str
+
+
+def stripe_connect() -> StripeConnect | None:
+    """The Connect settings when `MARGIN_STRIPE_CONNECT_CLIENT_ID` and `..._SECRET_KEY` are both set."""
+    client_id = os.environ.get("MARGIN_STRIPE_CONNECT_CLIENT_ID", "").strip()
+    secret_key = os.environ.get("MARGIN_STRIPE_CONNECT_SECRET_KEY", "").strip()
+    if not client_id or not secret_key:
+        return None
+    app_url = os.environ.get("MARGIN_APP_URL", "http://localhost:8501").rstrip("/")
+    base = os.environ.get("MARGIN_STRIPE_CONNECT_BASE_URL", "https://connect.stripe.com")
+    return StripeConnect(client_id, secret_key, f"{app_url}/connections", base)
+
+
+@dataclass(frozen=True, slots=True)
 class SecretKeySource:
     """Where the Fernet key for secrets at rest comes from: `MARGIN_SECRET_KEY`, else a 0600 key file."""
 

@@ -24,8 +24,25 @@ HELP = {
     "openai": "An OpenAI **admin** key (`sk-admin-…`), from Organization settings → Admin keys.",
     "anthropic": "An Anthropic **admin** key (`sk-ant-admin…`), from Console → Settings → Admin keys.",
     "openrouter": "An OpenRouter **management** key (`sk-or-…`), from Settings → Management keys.",
-    "stripe": "A Stripe secret or restricted key (`sk_live_…`, `rk_live_…`) with read access.",
+    "stripe": "A Stripe **restricted** key (`rk_live_…`) with Read on Customers, Products, Prices, Subscriptions, "
+    "Invoices, Credit notes, Charges, Refunds and Balance, and nothing else: "
+    "[create one in the Stripe Dashboard](https://dashboard.stripe.com/apikeys/create). "
+    "A secret key (`sk_live_…`) works too but can do far more than Margin needs.",
 }
+
+# Back from "Connect with Stripe": Stripe adds ?code=…&state=… (or ?error=…) to this page's address.
+returned = st.query_params.to_dict()
+if "code" in returned or "error" in returned:
+    st.query_params.clear()
+    if "error" in returned:
+        st.error(f"Stripe did not connect: {returned.get('error_description') or returned['error']}")
+    else:
+        try:
+            app_actions.finish_connect(engine, code=returned["code"], state=returned.get("state", ""))
+        except MarginError as exc:
+            st.error(f"Stripe did not connect: {exc}", icon=":material/error:")
+        else:
+            st.success("Stripe is connected with read-only access. Sync it when you are ready.")
 demo = _data.is_demo(version)
 state = app_actions.connections(engine)
 connected = state.filter(state["status"] != "not connected")
@@ -106,6 +123,9 @@ for kind in app_actions.PROVIDERS:
     title = f"{row['name']} — {row['status']}" + (f" · {row['key']}" if row["key"] else "")
     with st.expander(title, expanded=row["status"] == "not connected" and kind == "openai"):
         st.markdown(HELP[kind])
+        if kind == "stripe" and (url := app_actions.connect_url(engine)):
+            st.link_button("Connect with Stripe", url, icon=":material/link:", type="primary")
+            st.caption("Stripe's OAuth for platforms (read-only scope); Stripe calls it legacy for new platforms.")
         secret = st.text_input(
             "Key",
             type="password",

@@ -4,6 +4,7 @@ store or the engine: everything goes through here.
 - `store`: the app's engine and store version, the workspace snapshot, settings, exchange rates, mappings,
   CSV imports and the demo workspace;
 - `providers`: provider keys (check, save, remove, masked list) and syncs;
+- `stripe_connect`: "Connect with Stripe" (OAuth) where a Connect client id is configured;
 - `views`: page-shaped reads (ledger summary, customer table, plan history, totals, cost breakdowns, freshness);
 - `series`: margin over time, split by a dimension;
 - `exports`: CSV of a shown frame and the full export;
@@ -40,6 +41,7 @@ from margin_core.app_actions.store import (
     store_version,
     workspace_label,
 )
+from margin_core.app_actions.stripe_connect import connect_url, finish_connect
 from margin_core.app_actions.views import (
     STATUSES,
     cost_by_day,
@@ -68,6 +70,7 @@ __all__ = [
     "check_key",
     "choose_granularity",
     "clear_demo",
+    "connect_url",
     "connections",
     "cost_by_day",
     "csv_text",
@@ -75,6 +78,7 @@ __all__ = [
     "delete_mapping",
     "dimension_choices",
     "exchange_rates",
+    "finish_connect",
     "freshness",
     "full_export",
     "import_csv",
