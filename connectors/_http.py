@@ -198,8 +198,20 @@ def get_json(client: httpx.Client, *, path: str, provider: str, endpoint: str, p
     return root(body, provider=provider, endpoint=endpoint)
 
 
-def iter_pages(client: httpx.Client, *, path: str, provider: str, endpoint: str, params: Params) -> Iterator[Node]:
-    """Yield each page of a `data`/`has_more`/`next_page` listing, sending `page=<next_page>` until done."""
+def iter_pages(
+    client: httpx.Client,
+    *,
+    path: str,
+    provider: str,
+    endpoint: str,
+    params: Params,
+    cursor_field: str = "next_page",
+    cursor_param: str = "page",
+) -> Iterator[Node]:
+    """Yield each page of a `data`/`has_more` listing, sending `<cursor_param>=<cursor_field>` until done.
+
+    The usage and cost endpoints answer `next_page` and take `page`; key listings answer `last_id`.
+    """
     query: dict[str, str | int | Sequence[str]] = dict(params)
     seen: set[str] = set()
     while True:
@@ -207,27 +219,9 @@ def iter_pages(client: httpx.Client, *, path: str, provider: str, endpoint: str,
         yield page
         if not page.flag("has_more"):
             return
-        cursor = page.text("next_page")
+        cursor = page.text(cursor_field)
         if cursor in seen:
             # A provider bug that would otherwise loop for ever.
-            raise page.fail("next_page", problem=f"repeats an earlier cursor {cursor!r}")
-        seen.add(cursor)
-        query["page"] = cursor
-
-
-def iter_id_pages(
-    client: httpx.Client, *, path: str, provider: str, endpoint: str, params: Params, cursor_param: str
-) -> Iterator[Node]:
-    """Yield each page of a `data`/`has_more`/`last_id` listing, sending `<cursor_param>=<last_id>`."""
-    query: dict[str, str | int | Sequence[str]] = dict(params)
-    seen: set[str] = set()
-    while True:
-        page = get_json(client, path=path, provider=provider, endpoint=endpoint, params=query)
-        yield page
-        if not page.flag("has_more"):
-            return
-        cursor = page.text("last_id")
-        if cursor in seen:
-            raise page.fail("last_id", problem=f"repeats an earlier cursor {cursor!r}")
+            raise page.fail(cursor_field, problem=f"repeats an earlier cursor {cursor!r}")
         seen.add(cursor)
         query[cursor_param] = cursor

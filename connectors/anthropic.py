@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import httpx
 
-from connectors._http import build_client, get_json, iter_id_pages, iter_pages
+from connectors._http import build_client, get_json, iter_pages
 from connectors._merge import sum_costs, sum_usage
 from connectors._payload import Node
 from connectors._window import Progress, check_window, in_window, report, rfc3339
@@ -94,12 +94,13 @@ class AnthropicConnector:
 
     def iter_api_keys(self) -> Iterator[ApiKeyRecord]:
         """Yield every API key of the organization, following the `after_id` cursor."""
-        pages = iter_id_pages(
+        pages = iter_pages(
             self._client,
             path=API_KEYS,
             provider=PROVIDER,
             endpoint=API_KEYS,
             params={"limit": KEYS_PER_PAGE},
+            cursor_field="last_id",
             cursor_param="after_id",
         )
         for page in pages:

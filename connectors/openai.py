@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors._http import build_client, get_json, iter_id_pages, iter_pages
+from connectors._http import build_client, get_json, iter_pages
 from connectors._merge import sum_costs, sum_usage
 from connectors._payload import Node
 from connectors._window import Progress, check_window, in_window, report, unix_seconds
@@ -105,8 +105,14 @@ class OpenAIConnector:
         endpoint = f"organization/projects/{quote(project_id, safe='')}/api_keys"
         # `any` lists every enabled key, not only those whose owner still has access to the project.
         params: dict[str, str | int] = {"limit": KEYS_PER_PAGE, "owner_project_access": "any"}
-        pages = iter_id_pages(
-            self._client, path=endpoint, provider=PROVIDER, endpoint=endpoint, params=params, cursor_param="after"
+        pages = iter_pages(
+            self._client,
+            path=endpoint,
+            provider=PROVIDER,
+            endpoint=endpoint,
+            params=params,
+            cursor_field="last_id",
+            cursor_param="after",
         )
         for page in pages:
             for key in page.children("data"):
