@@ -34,6 +34,7 @@ class Workspace:
     customers: pl.DataFrame
     revenue: pl.DataFrame
     api_keys: pl.DataFrame
+    price_overrides: pl.DataFrame  # PRICE_OVERRIDES
     settings: dict[str, str]
     version: int
     # Per-range results shared by every report of that range (a page shows several); bounded.
@@ -99,6 +100,7 @@ def load_workspace(engine: Engine) -> Workspace:
         customers=frames["customers"],
         revenue=frames["revenue"],
         api_keys=frames["api_keys"],
+        price_overrides=overrides,
         settings=settings,
         version=version,
     )

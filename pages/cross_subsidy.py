@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from margin_core import app_actions, insights
+from margin_core import app_actions, insights, whatif
 from pages import _charts, _data, _tables
 from pages._frame import frame
 from pages._ui import header
@@ -100,3 +100,35 @@ if dimension == "tier":
         neutral=["price_change"],
     )
     st.caption("At the measured LLM cost of the tier's customers in this period; other costs not included.")
+
+if dimension == "feature":
+    st.subheader("What if a feature ran on another model?")
+    candidates = rows.filter(~pl.col("feature").is_in([app_actions.UNATTRIBUTED, "(unspecified)", "(no usage)"]))
+    if candidates.is_empty():
+        st.caption("No feature with request-level events in this period.")
+    else:
+        workspace = _data.ws(version)
+        targets = whatif.known_models(workspace)
+        w1, w2 = st.columns(2)
+        feature = w1.selectbox("Feature", candidates["feature"].to_list(), key="cross_whatif_feature")
+        provider, model = w2.selectbox(
+            "Run it on", targets, format_func=lambda t: f"{t[1]} ({t[0]})", key="cross_whatif_model"
+        )
+        switch = whatif.feature_on_model(
+            workspace, start=start, end=end, feature=feature, provider=provider, model=model
+        )
+        revenue = int(candidates.filter(pl.col("feature") == feature)["revenue_micros"].sum())
+        s1, s2, s3, s4 = st.columns(4)
+        s1.metric("LLM cost now", insights.usd_text(switch.cost_micros), help=", ".join(switch.models_now) or None)
+        s2.metric(f"On {model}", insights.usd_text(switch.new_cost_micros))
+        s3.metric("Saving", insights.usd_text(switch.saving_micros))
+        s4.metric(
+            "Feature margin after",
+            insights.pct_text((revenue - switch.new_cost_micros) / revenue) if revenue > 0 else "—",
+            help="The feature's allocated revenue minus its cost on the new model.",
+        )
+        st.caption(
+            f"{switch.requests:,} requests and {switch.tokens:,} tokens of this period priced at {model}'s list "
+            "prices (price overrides apply). Tokenizers and output lengths differ between models: an estimate."
+            + ("" if switch.priced else f" {model} has no price on some days; those days count $0.")
+        )

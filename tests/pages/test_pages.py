@@ -248,6 +248,25 @@ def test_cross_subsidy_by_event_metadata_and_tier_pricing(store: str) -> None:
     assert starter["Price change"] > 0  # starter loses money: the price must rise
 
 
+def test_cross_subsidy_prices_a_feature_on_another_model(store: str) -> None:
+    from margin_core import whatif
+
+    at = _open("cross_subsidy")
+    at.selectbox(key="cross_dimension").set_value("feature").run()
+    feature = at.selectbox(key="cross_whatif_feature").value
+    target = ("openai", "gpt-4o-mini")  # a model the test store uses
+    at.selectbox(key="cross_whatif_model").set_value(target).run()
+    assert not at.exception
+    start, end = _period()
+    expected = whatif.feature_on_model(
+        _workspace(store), start=start, end=end, feature=feature, provider=target[0], model=target[1]
+    )
+    assert expected.tokens > 0
+    assert _metric(at, "LLM cost now") == insights.usd_text(expected.cost_micros)
+    assert _metric(at, f"On {target[1]}") == insights.usd_text(expected.new_cost_micros)
+    assert _metric(at, "Saving") == insights.usd_text(expected.cost_micros - expected.new_cost_micros)
+
+
 # --- costs ----------------------------------------------------------------------------------------------
 
 
