@@ -16,6 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import duckdb_reference  # noqa: E402
 
 from margin_core import reports  # noqa: E402
 from margin_core.store.db import make_engine  # noqa: E402
@@ -70,6 +73,37 @@ def main() -> None:
         env=os.environ.copy(),
     )
     print(f"cold CLI `report customers` over 90 days as a new process: {time.perf_counter() - t:.2f}s")
+    csv = ROOT / "bench" / "out" / "csv"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "duckdb_reference.py"), "export", "--db", args.db, "--out", str(csv)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    t = time.perf_counter()
+    reference = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "duckdb_reference.py"),
+            "run",
+            "--csv",
+            str(csv),
+            "--start",
+            str(args.start),
+            "--end",
+            str(end),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    print(
+        f"reference: a new DuckDB process loading the CSVs and running `customers` over 90 days: "
+        f"{time.perf_counter() - t:.2f}s ({reference.splitlines()[0]})"
+    )
+    table = reports.customer_margins(workspace, start=args.start, end=end)
+    ours = duckdb_reference.digest(table.select("customer_id", "revenue_micros", "cost_micros").rows())
+    same = "identical" if f"digest {ours}" in reference else "DIFFERENT"
+    print(f"per-customer revenue and cost, engine vs DuckDB: {same}")
     database = make_engine(args.db).url.database
     if database:
         size = sum(p.stat().st_size for p in Path(database).parent.glob(Path(database).name + "*"))
