@@ -103,6 +103,54 @@ if missing:
         icon=":material/currency_exchange:",
     )
 
+st.subheader("Price overrides")
+st.caption(
+    "Negotiated contracts or routed providers: from its date on, an override prices a model's request events "
+    "and estimated usage instead of the public price list. Provider-reported cost is never re-priced."
+)
+overrides = app_actions.price_overrides(engine)
+_tables.show(
+    overrides,
+    key="settings_overrides",
+    csv=app_actions.csv_text(overrides),
+    file_name="price_overrides.csv",
+    columns={
+        "provider": "Provider",
+        "model": "Model",
+        "effective_from": "From",
+        "input_per_mtok": "Input $/M",
+        "cached_input_per_mtok": "Cached input $/M",
+        "cache_write_per_mtok": "Cache write $/M",
+        "cache_write_1h_per_mtok": "1-hour cache write $/M",
+        "output_per_mtok": "Output $/M",
+    },
+)
+with st.form("settings_override_form", clear_on_submit=True):
+    o1, o2, o3 = st.columns(3)
+    o_provider = o1.selectbox(
+        "Provider", ["openai", "anthropic", "openrouter", "other"], key="settings_override_provider"
+    )
+    o_model = o2.text_input("Model, as the provider reports it", key="settings_override_model")
+    o_from = o3.date_input("From", key="settings_override_from")
+    p1, p2, p3, p4, p5 = st.columns(5)
+    o_rates = {
+        "input": p1.text_input("Input $/M", key="settings_override_input"),
+        "cached_input": p2.text_input("Cached input $/M", key="settings_override_cached"),
+        "cache_write": p3.text_input("Cache write $/M", key="settings_override_write"),
+        "cache_write_1h": p4.text_input("1-hour write $/M", key="settings_override_write_1h"),
+        "output": p5.text_input("Output $/M", key="settings_override_output"),
+    }
+    if st.form_submit_button("Save override", icon=":material/sell:"):
+        try:
+            app_actions.save_price_override(
+                engine, provider=o_provider, model=o_model, effective_from=o_from, per_mtok=o_rates
+            )
+        except MarginError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["settings_flash"] = f"Override saved: {o_model} from {o_from}."
+            st.rerun()
+
 st.subheader("Demo workspace")
 if demo:
     st.caption("The store holds the demo workspace: syncs and imports are refused until it is cleared.")

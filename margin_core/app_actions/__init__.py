@@ -3,6 +3,7 @@ store or the engine: everything goes through here.
 
 - `store`: the app's engine and store version, the workspace snapshot, settings, exchange rates, mappings,
   CSV imports and the demo workspace;
+- `prices`: price overrides that win over genai-prices from a date on;
 - `providers`: provider keys (check, save, remove, masked list) and syncs;
 - `stripe_connect`: "Connect with Stripe" (OAuth) where a Connect client id is configured;
 - `views`: page-shaped reads (ledger summary, customer table, plan history, totals, cost breakdowns, freshness);
@@ -13,6 +14,7 @@ store or the engine: everything goes through here.
 
 from margin_core.app_actions.clock import today_utc
 from margin_core.app_actions.exports import csv_text, full_export
+from margin_core.app_actions.prices import delete_price_override, price_overrides, save_price_override
 from margin_core.app_actions.providers import (
     PROVIDER_NAMES,
     PROVIDERS,
@@ -76,6 +78,7 @@ __all__ = [
     "csv_text",
     "customer_table",
     "delete_mapping",
+    "delete_price_override",
     "dimension_choices",
     "exchange_rates",
     "finish_connect",
@@ -88,6 +91,7 @@ __all__ = [
     "over_time_split",
     "plan_history",
     "previous_range",
+    "price_overrides",
     "read_settings",
     "remove_connection",
     "reset_demo",
@@ -95,6 +99,7 @@ __all__ = [
     "save_connection",
     "save_exchange_rates",
     "save_mapping",
+    "save_price_override",
     "save_settings",
     "saved_key",
     "settings_table",

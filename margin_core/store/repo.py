@@ -278,9 +278,13 @@ def read_price_overrides(connection: Connection) -> pl.DataFrame:
             "cache_write_1h_per_mtok, output_per_mtok FROM price_override"
         )
     ).all()
-    converted = [(r[0], r[1], r[2], *(prices.per_mtok_to_atto(Decimal(v)) for v in r[3:])) for r in rows]
-    frame = pl.DataFrame(converted, schema=schemas.PRICE_OVERRIDES, orient="row")
-    return frame.with_columns(pl.col("effective_from").cast(pl.Date))
+    converted = [(r[0], r[1], as_date(r[2]), *(prices.per_mtok_to_atto(Decimal(v)) for v in r[3:])) for r in rows]
+    return pl.DataFrame(converted, schema=schemas.PRICE_OVERRIDES, orient="row")
+
+
+def as_date(value: date | str) -> date:
+    """A DATE column's value: SQLite hands back ISO text to plain SQL, PostgreSQL a date."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def customer_metadata(row: dict[str, str]) -> str:

@@ -1,0 +1,63 @@
+"""Price overrides (DESIGN §4.1): negotiated or routed prices that win over genai-prices from a date on."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import polars as pl
+from sqlalchemy import Engine, text
+
+from connectors.records import PROVIDERS
+from margin_core.app_actions.store import _bump
+from margin_core.errors import ConfigError
+from margin_core.store import repo
+
+RATE_FIELDS = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
+
+
+def price_overrides(engine: Engine) -> pl.DataFrame:
+    """Every override with its rates in USD per million tokens (as entered)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT provider, model, effective_from, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok,"
+                " cache_write_1h_per_mtok, output_per_mtok FROM price_override ORDER BY provider, model, effective_from"
+            )
+        ).all()
+    schema = {"provider": pl.String, "model": pl.String, "effective_from": pl.Date}
+    schema |= {f"{name}_per_mtok": pl.String for name in RATE_FIELDS}
+    return pl.DataFrame([(r[0], r[1], repo.as_date(r[2]), *r[3:]) for r in rows], schema=schema, orient="row")
+
+
+def save_price_override(
+    engine: Engine, *, provider: str, model: str, effective_from: date, per_mtok: dict[str, str]
+) -> None:
+    """Validate and save one override (USD per million tokens per token type); raises ConfigError."""
+    if provider not in PROVIDERS:
+        raise ConfigError(f"provider must be one of {', '.join(PROVIDERS)}")
+    if not model.strip():
+        raise ConfigError("the model name is required, exactly as the provider reports it")
+    rates = []
+    for name in RATE_FIELDS:
+        raw = (per_mtok.get(name) or "0").strip()
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise ConfigError(f"{name}: {raw!r} is not a number") from None
+        if not value.is_finite() or value < 0:
+            raise ConfigError(f"{name}: a price per million tokens must be 0 or more")
+        rates.append(str(value))
+    row = (provider, model.strip(), effective_from, *rates)
+    _bump(engine, lambda connection: repo.upsert_price_override(connection, row))
+
+
+def delete_price_override(engine: Engine, *, provider: str, model: str, effective_from: date) -> None:
+    """Remove one override; genai-prices applies again from that date."""
+    _bump(
+        engine,
+        lambda connection: connection.execute(
+            text("DELETE FROM price_override WHERE provider = :p AND model = :m AND effective_from = :d"),
+            {"p": provider, "m": model, "d": effective_from},
+        ),
+    )

@@ -1,0 +1,74 @@
+"""Price overrides (DESIGN §4.1): from their date on they win over genai-prices, for events and estimates."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from connectors.records import EventRecord
+from margin_core import app_actions, prices, schemas
+from margin_core.errors import ConfigError
+from margin_core.store.db import make_engine
+from margin_core.store.events import ingest_events
+from margin_core.workspace import load_workspace, unpriced_models
+
+
+def test_an_override_applies_from_its_date_on() -> None:
+    keys = pl.DataFrame(
+        {"provider": ["openai"] * 2, "model": ["gpt-4o"] * 2, "day": [date(2026, 3, 1), date(2026, 3, 2)]}
+    )
+    overrides = pl.DataFrame(
+        [("openai", "gpt-4o", date(2026, 3, 2), *(prices.per_mtok_to_atto(Decimal(v)) for v in (1, 0, 0, 0, 4)))],
+        schema=schemas.PRICE_OVERRIDES,
+        orient="row",
+    )
+    rates = prices.rate_table(keys, overrides=overrides).sort("day")
+    assert rates["input_atto"].to_list() == [2_500_000_000_000, 1_000_000_000_000]  # $2.50 list, then $1.00
+    assert rates["output_atto"].to_list() == [10_000_000_000_000, 4_000_000_000_000]
+
+
+def test_events_are_priced_with_the_override_and_an_unknown_model_becomes_known(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    ts = datetime(2026, 3, 5, 12, tzinfo=UTC)
+    ingest_events(
+        engine,
+        [
+            EventRecord(
+                event_id="a",
+                ts=ts,
+                customer_id="c",
+                feature="f",
+                provider="other",
+                model="our-llama-70b",
+                input_tokens=1_000_000,
+                output_tokens=500_000,
+            ),
+        ],
+    )
+    start, end = date(2026, 3, 1), date(2026, 4, 1)
+    before = load_workspace(engine)
+    assert before.events["cost_micros"].to_list() == [0]
+    assert unpriced_models(before, start=start, end=end)["model"].to_list() == ["our-llama-70b"]
+    app_actions.save_price_override(
+        engine,
+        provider="other",
+        model="our-llama-70b",
+        effective_from=date(2026, 3, 1),
+        per_mtok={"input": "0.40", "output": "1.20"},
+    )
+    after = load_workspace(engine)
+    assert after.events["cost_micros"].to_list() == [1_000_000]  # 1 M × $0.40 + 0.5 M × $1.20 = $1.00
+    assert unpriced_models(after, start=start, end=end).is_empty()
+    assert app_actions.price_overrides(engine)["output_per_mtok"].to_list() == ["1.20"]
+
+
+def test_a_bad_override_is_refused(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    with pytest.raises(ConfigError, match="input"):
+        app_actions.save_price_override(
+            engine, provider="openai", model="gpt-4o", effective_from=date(2026, 3, 1), per_mtok={"input": "-1"}
+        )
+    assert app_actions.price_overrides(engine).is_empty()
