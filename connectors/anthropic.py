@@ -16,10 +16,10 @@ from decimal import Decimal
 import httpx
 
 from connectors._http import build_client, get_json, iter_pages
+from connectors._keys import check_key_prefix
 from connectors._merge import sum_costs, sum_usage
 from connectors._payload import Node
 from connectors._window import Progress, check_window, in_window, report, rfc3339
-from connectors.errors import AuthError
 from connectors.records import ApiKeyRecord, CostRecord, ProviderFetch, UsageRecord
 
 PROVIDER = "anthropic"
@@ -46,14 +46,15 @@ def make_client(
 
 def validate_key_format(api_key: str) -> None:
     """Raise AuthError unless `api_key` looks like an Anthropic Admin API key (`sk-ant-admin…`)."""
-    if api_key != api_key.strip():
-        raise AuthError("anthropic: the key has leading or trailing spaces; paste it again", provider=PROVIDER)
-    if not api_key.startswith(KEY_PREFIX):
-        raise AuthError(
-            "anthropic: this is not an Admin API key; the usage and cost reports need one starting with "
-            "sk-ant-admin (Console → Settings → Admin keys); regular keys (sk-ant-api…) cannot read them",
-            provider=PROVIDER,
-        )
+    check_key_prefix(
+        api_key,
+        provider=PROVIDER,
+        prefix=KEY_PREFIX,
+        wrong_key=(
+            "this is not an Admin API key; the usage and cost reports need one starting with "
+            "sk-ant-admin (Console → Settings → Admin keys); regular keys (sk-ant-api…) cannot read them"
+        ),
+    )
 
 
 class AnthropicConnector:

@@ -17,10 +17,10 @@ from urllib.parse import quote
 import httpx
 
 from connectors._http import build_client, get_json, iter_pages
+from connectors._keys import check_key_prefix
 from connectors._merge import sum_costs, sum_usage
 from connectors._payload import Node
 from connectors._window import Progress, check_window, in_window, report, unix_seconds
-from connectors.errors import AuthError
 from connectors.records import ApiKeyRecord, CostRecord, ProviderFetch, UsageRecord
 
 PROVIDER = "openai"
@@ -45,14 +45,15 @@ def make_client(
 
 def validate_key_format(api_key: str) -> None:
     """Raise AuthError unless `api_key` looks like an OpenAI admin key (`sk-admin-…`)."""
-    if api_key != api_key.strip():
-        raise AuthError("openai: the key has leading or trailing spaces; paste it again", provider=PROVIDER)
-    if not api_key.startswith(KEY_PREFIX):
-        raise AuthError(
-            "openai: this is not an admin key; the usage and costs APIs need an admin key starting with "
-            "sk-admin- (Organization settings → Admin keys); project keys (sk-proj-…) cannot read them",
-            provider=PROVIDER,
-        )
+    check_key_prefix(
+        api_key,
+        provider=PROVIDER,
+        prefix=KEY_PREFIX,
+        wrong_key=(
+            "this is not an admin key; the usage and costs APIs need an admin key starting with "
+            "sk-admin- (Organization settings → Admin keys); project keys (sk-proj-…) cannot read them"
+        ),
+    )
 
 
 class OpenAIConnector:

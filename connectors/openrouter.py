@@ -19,10 +19,10 @@ from datetime import date
 import httpx
 
 from connectors._http import build_client, get_json
+from connectors._keys import check_key_prefix
 from connectors._merge import sum_usage
 from connectors._payload import Node
 from connectors._window import Progress, check_window, in_window, report
-from connectors.errors import AuthError
 from connectors.records import ApiKeyRecord, ProviderFetch, UsageRecord
 
 PROVIDER = "openrouter"
@@ -46,14 +46,15 @@ def validate_key_format(api_key: str) -> None:
 
     Management and regular keys share the prefix; `test_key()` tells them apart (403 for a regular key).
     """
-    if api_key != api_key.strip():
-        raise AuthError("openrouter: the key has leading or trailing spaces; paste it again", provider=PROVIDER)
-    if not api_key.startswith(KEY_PREFIX):
-        raise AuthError(
-            "openrouter: this is not an OpenRouter key; usage needs a management key starting with sk-or- "
-            "(openrouter.ai/settings/management-keys)",
-            provider=PROVIDER,
-        )
+    check_key_prefix(
+        api_key,
+        provider=PROVIDER,
+        prefix=KEY_PREFIX,
+        wrong_key=(
+            "this is not an OpenRouter key; usage needs a management key starting with sk-or- "
+            "(openrouter.ai/settings/management-keys)"
+        ),
+    )
 
 
 class OpenRouterConnector:
