@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from margin_core import ingest
+from margin_core.imports import COLUMNS
 from margin_core.store.db import make_engine
 
 # customer_id, name, tier, segment, region, industry, monthly revenue USD, daily cost USD
@@ -97,54 +98,11 @@ def write_csvs(folder: Path, *, today: date) -> dict[str, Path]:
         usage.append([day, "openai", "mystery-model-x", "key_orphan", "", "", 10_000, 0, 0, 1_000, 3, ""])
     folder.mkdir(parents=True, exist_ok=True)
     return {
-        "customers": _write(
-            folder / "customers.csv",
-            ["customer_id", "name", "email", "tier", "segment", "region", "meta_industry"],
-            customers,
-        ),
-        "revenue": _write(
-            folder / "revenue.csv",
-            ["customer_id", "source_id", "service_start", "service_end", "amount", "currency"],
-            revenue,
-        ),
-        "usage": _write(
-            folder / "usage.csv",
-            [
-                "day",
-                "provider",
-                "model",
-                "api_key_id",
-                "project_id",
-                "user_id",
-                "input_tokens",
-                "cached_input_tokens",
-                "cache_write_tokens",
-                "output_tokens",
-                "requests",
-                "cost_usd",
-            ],
-            usage,
-        ),
-        "mappings": _write(folder / "mappings.csv", ["provider", "dimension", "value", "customer_id"], mappings),
-        "events": _write(
-            folder / "events.csv",
-            [
-                "event_id",
-                "ts",
-                "customer_id",
-                "feature",
-                "provider",
-                "model",
-                "api_key_id",
-                "input_tokens",
-                "cached_input_tokens",
-                "cache_write_tokens",
-                "output_tokens",
-                "cost_usd",
-                "meta_channel",
-            ],
-            events,
-        ),
+        "customers": _write(folder / "customers.csv", [*COLUMNS["customers"], "meta_industry"], customers),
+        "revenue": _write(folder / "revenue.csv", list(COLUMNS["revenue"]), revenue),
+        "usage": _write(folder / "usage.csv", list(COLUMNS["usage"]), usage),
+        "mappings": _write(folder / "mappings.csv", list(COLUMNS["mappings"]), mappings),
+        "events": _write(folder / "events.csv", [*COLUMNS["events"], "meta_channel"], events),
     }
 
 
