@@ -15,7 +15,7 @@ from margin_core.workspace import Workspace
 ENTRIES = 32
 
 
-@st.cache_resource(show_spinner="Opening the store…")
+@st.cache_resource(show_spinner="Opening the store (a first start builds the demo workspace, a few seconds)…")
 def _engine(url: str) -> Engine:
     return app_actions.app_engine()
 
