@@ -94,6 +94,7 @@ def customer_margins(workspace: Workspace, *, start: date, end: date) -> pl.Data
         led,
         daily_revenue=daily_revenue(workspace, start=start, end=end),
         customers=workspace.customers.lazy(),
+        unconverted=revenue.unconverted(workspace.revenue.lazy(), start=start, end=end),
         break_even=workspace.break_even,
     ).collect()
 

@@ -44,17 +44,29 @@ def customer_margins(
     *,
     daily_revenue: pl.LazyFrame,
     customers: pl.LazyFrame,
+    unconverted: pl.LazyFrame | None = None,
     break_even: float = DEFAULT_BREAK_EVEN,
 ) -> pl.LazyFrame:
-    """One row per customer with revenue or usage in the range, plus the `(unattributed)` row."""
+    """One row per customer with revenue or cost in the range, plus the `(unattributed)` row (DESIGN §4.8).
+
+    `unconverted` (customer_id) lists customers whose revenue has no exchange rate: they keep their row,
+    with the amount adding 0 (DESIGN §4.3).
+    """
     costs = ledger.group_by(pl.col("customer_id").fill_null(UNATTRIBUTED)).agg(
         pl.col("cost_micros").sum(), pl.col("estimated_micros").sum()
     )
-    unattributed_row = pl.LazyFrame({"customer_id": [UNATTRIBUTED]})
-    ids = pl.concat([daily_revenue.select("customer_id"), costs.select("customer_id"), unattributed_row]).unique()
+    revenue = revenue_by_customer(daily_revenue)
+    listed = [
+        revenue.filter(pl.col("revenue_micros") != 0).select("customer_id"),
+        costs.filter(pl.col("cost_micros") != 0).select("customer_id"),
+        pl.LazyFrame({"customer_id": [UNATTRIBUTED]}),
+    ]
+    if unconverted is not None:
+        listed.append(unconverted.select("customer_id"))
+    ids = pl.concat(listed).unique()
     names = customers.select("customer_id", pl.col("name").alias("customer_name"), "tier")
     table = (
-        ids.join(revenue_by_customer(daily_revenue), on="customer_id", how="left")
+        ids.join(revenue, on="customer_id", how="left")
         .join(costs, on="customer_id", how="left")
         .join(names, on="customer_id", how="left")
         .with_columns(

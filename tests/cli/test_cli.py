@@ -196,3 +196,23 @@ def test_a_cleared_demo_is_not_refilled_on_the_next_start(db: str) -> None:
     demo.clear(engine)
     assert demo.is_empty(engine)
     assert demo.ensure_demo(engine) is False  # the user cleared it for their own data
+
+
+def test_customers_without_an_exchange_rate_keep_their_row_and_zero_lines_are_not_listed(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    revenue = tmp_path / "revenue.csv"
+    revenue.write_text(
+        "customer_id,source_id,service_start,service_end,amount,currency\n"
+        "c1,r1,2026-03-01,2026-03-02,100.00,USD\n"
+        "c2,r2,2026-03-01,2026-03-02,100.00,EUR\n"
+        "c9,t1,2026-03-01,2026-03-15,0.00,USD\n"
+    )
+    assert run(db, "import", "revenue", str(revenue)) == 0
+    capsys.readouterr()
+    assert run(db, "report", "customers", "--start", "2026-03-01", "--end", "2026-03-02") == 0
+    captured = capsys.readouterr()
+    ids = [line.split(",")[0] for line in captured.out.splitlines()[1:]]
+    assert sorted(ids) == ["(unattributed)", "c1", "c2"]
+    assert 'c2,c2,"",0.00,0.00,0.00,,break_even,0.00' in captured.out
+    assert "no exchange rate for EUR: r2 of c2" in captured.err
