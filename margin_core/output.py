@@ -14,15 +14,7 @@ from margin_core.workspace import Workspace
 
 def to_csv(frame: pl.DataFrame) -> str:
     """CSV with a header; null is the empty field."""
-    return _pct_text(frame).write_csv(float_precision=4)
-
-
-def _pct_text(frame: pl.DataFrame) -> pl.DataFrame:
-    if "margin_pct" not in frame.columns:
-        return frame
-    return frame.with_columns(
-        pl.col("margin_pct").map_elements(lambda v: f"{v:.4f}", return_dtype=pl.String).alias("margin_pct")
-    )
+    return frame.write_csv()
 
 
 def to_json(frame: pl.DataFrame) -> str:
@@ -39,10 +31,8 @@ def to_json(frame: pl.DataFrame) -> str:
 def _json_value(name: str, value: object) -> str:
     if value is None:
         return "null"
-    if name.endswith("_usd"):
-        return str(value)  # exact dollar text from reports.usd: a JSON number with two decimals
-    if name == "margin_pct" and isinstance(value, float):
-        return f"{value:.4f}"
+    if name.endswith("_usd") or name == "margin_pct":
+        return str(value)  # exact decimal text from reports.usd / pct4: a JSON number as printed
     if isinstance(value, date):
         return json.dumps(value.isoformat())
     return json.dumps(value)

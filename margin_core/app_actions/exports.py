@@ -10,23 +10,11 @@ from margin_core import reports
 from margin_core.workspace import Workspace
 
 
-def export_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """A shown frame in the CLI's number format: *_micros as *_usd text with two decimals, margin_pct
-    with four decimals (rounded half-up only here)."""
-    converted = frame.with_columns(
-        reports.usd(pl.col(c)).alias(c.replace("_micros", "_usd")) for c in frame.columns if c.endswith("_micros")
-    ).drop(c for c in frame.columns if c.endswith("_micros"))
-    if "margin_pct" in converted.columns:
-        converted = converted.with_columns(reports.pct4(pl.col("margin_pct")))
-    order = [c.replace("_micros", "_usd") for c in frame.columns]
-    return converted.select(order)
-
-
 def csv_text(frame: pl.DataFrame, *, kind: reports.ReportKind | None = None) -> str:
-    """CSV of a shown frame: a report kind's exact CLI columns, else `export_frame`'s."""
+    """CSV of a shown frame: a report kind's exact CLI columns, else its own columns printed like them."""
     from margin_core import output
 
-    shaped = reports.to_cli_frame(frame, kind) if kind else export_frame(frame)
+    shaped = reports.to_cli_frame(frame, kind) if kind else reports.printable(frame)
     return output.to_csv(shaped)
 
 

@@ -1,0 +1,52 @@
+"""Printed numbers (DESIGN §4.8): money with two decimals and margin_pct with four, half-up, from integers."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from margin_core import output, reports
+
+
+@pytest.mark.parametrize(
+    ("revenue_micros", "margin_micros", "printed"),
+    [
+        (200_000_000, 30_000, "0.0002"),  # 0.00015 exactly: half-up, where a float would give 0.0001
+        (40_000, 5, "0.0001"),  # 0.000125
+        (200_000, 29, "0.0001"),  # 0.000145: below the half, down
+        (4_200_000_000, 2_310_000_000, "0.5500"),
+        (200_000_000, -11_800_000_000, "-59.0000"),
+        (100, -1, "-0.0100"),
+        (1_000_000_000, -1, "0.0000"),  # rounds to zero: no minus sign
+        (0, 5, None),
+        (-10, 5, None),
+    ],
+)
+def test_margin_pct_is_rounded_half_up_from_the_exact_fraction(
+    revenue_micros: int, margin_micros: int, printed: str | None
+) -> None:
+    frame = pl.DataFrame({"revenue_micros": [revenue_micros], "margin_micros": [margin_micros]})
+    got = frame.select(reports.pct4(pl.col("margin_micros"), pl.col("revenue_micros"))).item()
+    assert got == printed
+
+
+def test_money_is_rounded_half_up_away_from_zero() -> None:
+    frame = pl.DataFrame({"cost_micros": [5_000, 4_999, -5_000, -4_999, 123_455_000, 0]})
+    assert frame.select(reports.usd(pl.col("cost_micros"))).to_series().to_list() == [
+        "0.01",
+        "0.00",
+        "-0.01",
+        "0.00",
+        "123.46",
+        "0.00",
+    ]
+
+
+def test_json_keeps_the_printed_decimals() -> None:
+    frame = pl.DataFrame({"tier": ["pro"], "revenue_usd": ["500.00"], "margin_pct": ["0.1740"], "requests": [3]})
+    text = output.to_json(frame)
+    assert '"revenue_usd": 500.00' in text
+    assert '"margin_pct": 0.1740' in text
+    assert json.loads(text) == [{"tier": "pro", "revenue_usd": 500.0, "margin_pct": 0.174, "requests": 3}]
