@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from margin_core.engine.money import allocate_largest_remainder
+from margin_core.engine.money import ATTO_PER_MICRO, allocate_largest_remainder, round_half_even_div
 from margin_core.engine.pricing import token_cost_atto, with_rates
 
 OTHER_MODEL = "(other)"
@@ -46,15 +46,20 @@ def allocate_reported_cost(
         ((token_cost_atto() + pl.col("web_search_requests").cast(pl.Int128) * WEB_SEARCH_ATTO) // _ATTO_PER_PICO)
         .cast(pl.Int128)
         .alias("weight"),
-        (token_cost_atto() // 10**12).cast(pl.Int64).alias("list_micros"),
+        round_half_even_div(token_cost_atto(), ATTO_PER_MICRO).alias("list_micros"),
     )
     grain_costs = costs.select(*grain, pl.col("cost_micros").alias("grain_micros"))
     joined = weighted.join(grain_costs, on=grain, how="left", validate="m:1")
     own = joined.filter(pl.col("reported_micros").is_not_null()).with_columns(
         pl.col("reported_micros").alias("cost_micros"), pl.lit("reported").alias("cost_source")
     )
+    # Token sums weigh a grain whose rows all have no list price (unknown or fine-tuned models).
+    tokens = pl.sum_horizontal("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+    unpriced_grain = pl.col("weight").sum().over(grain) == 0
     split = allocate_largest_remainder(
-        joined.filter(pl.col("reported_micros").is_null() & pl.col("grain_micros").is_not_null()),
+        joined.filter(pl.col("reported_micros").is_null() & pl.col("grain_micros").is_not_null()).with_columns(
+            pl.when(unpriced_grain).then(tokens.cast(pl.Int128)).otherwise(pl.col("weight")).alias("weight")
+        ),
         group=grain,
         total="grain_micros",
         weight="weight",
