@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -64,6 +65,8 @@ REQUIRED = {
     "rates": ("currency", "rate_to_usd"),
 }
 DIMENSIONS = ("api_key_id", "project_id", "user_id")
+_WHOLE = re.compile(r"[0-9]+")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?|-?\.[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,25 +90,22 @@ class _Row:
         raw = self.text(name)
         if raw == "":
             return 0
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"{name}: {raw!r} is not a whole number") from None
-        if value < 0:
-            raise ValueError(f"{name}: {value} is negative")
-        return value
+        if raw.startswith("-") and _WHOLE.fullmatch(raw[1:]):
+            raise ValueError(f"{name}: {raw} is negative")
+        if not _WHOLE.fullmatch(raw):
+            raise ValueError(f"{name}: {raw!r} is not a whole number")
+        return int(raw)
 
     def decimal(self, name: str) -> Decimal | None:
         raw = self.text(name)
         if raw == "":
             return None
+        if not _NUMBER.fullmatch(raw):  # a "." decimal point, no separators or exponents (DESIGN §5)
+            raise ValueError(f"{name}: {raw!r} is not a number")
         try:
-            value = Decimal(raw)
+            return Decimal(raw)
         except InvalidOperation:
             raise ValueError(f"{name}: {raw!r} is not a number") from None
-        if not value.is_finite():
-            raise ValueError(f"{name}: {raw!r} is not a number")
-        return value
 
     def day(self, name: str) -> date:
         raw = self.text(name)
@@ -252,6 +252,7 @@ def parse_text(kind: str, content: str, *, source: str = "") -> Parsed:
     _check_header(kind, header, source)
     parse = _PARSERS[kind]
     rows = []
+    first_line: dict[object, tuple[int, bool]] = {}  # key → (line, has a cost) of its first row
     for line, values in _numbered(reader):
         if not any(v.strip() for v in values):
             continue
@@ -262,10 +263,40 @@ def parse_text(kind: str, content: str, *, source: str = "") -> Parsed:
             for name in REQUIRED[kind]:
                 if row.text(name) == "":
                     raise ValueError(f"{name}: a value is required")
-            rows.append(parse(row))
+            parsed = parse(row)
+            _check_repeat(kind, parsed, line=line, first_line=first_line)
+            rows.append(parsed)
         except ValueError as exc:
             raise ImportFileError(str(exc), path=source, line=line) from None
     return Parsed(kind, rows)
+
+
+# The key a row may not repeat in one file (last-wins would silently drop the earlier row).
+_UNIQUE: dict[str, Callable[[tuple[Any, ...]], object]] = {
+    "customers": lambda r: r[0],
+    "mappings": lambda r: r[:3],
+    "revenue": lambda r: r[1],
+    "rates": lambda r: r[0],
+}
+
+
+def _check_repeat(kind: str, parsed: object, *, line: int, first_line: dict[object, tuple[int, bool]]) -> None:
+    """Reject a repeated key; usage rows of one bucket are summed, but never a cost with an empty one."""
+    if not isinstance(parsed, tuple):  # events: a repeated event_id is written once, by design
+        return
+    if kind == "usage":
+        key, costed = parsed[:6], parsed[11] is not None
+        if key in first_line and first_line[key][1] != costed:
+            raise ValueError(
+                f"cost_usd: this bucket repeats line {first_line[key][0]}, one with a cost and one without; "
+                "give every row of a bucket its cost, or none"
+            )
+        first_line.setdefault(key, (line, costed))
+    elif kind in _UNIQUE:
+        unique = _UNIQUE[kind](parsed)
+        if unique in first_line:
+            raise ValueError(f"{unique!r} repeats line {first_line[unique][0]}: each may appear once in a file")
+        first_line[unique] = (line, False)
 
 
 class _LineReader(Protocol):

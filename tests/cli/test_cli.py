@@ -216,3 +216,45 @@ def test_customers_without_an_exchange_rate_keep_their_row_and_zero_lines_are_no
     assert sorted(ids) == ["(unattributed)", "c1", "c2"]
     assert 'c2,c2,"",0.00,0.00,0.00,,break_even,0.00' in captured.out
     assert "no exchange rate for EUR: r2 of c2" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "message"),
+    [
+        (
+            "revenue",
+            "customer_id,source_id,service_start,service_end,amount,currency\n"
+            "c1,inv1,2026-03-01,2026-03-02,100.00,USD\nc2,inv1,2026-03-01,2026-03-02,50.00,USD\n",
+            "line 3: 'inv1' repeats line 2",
+        ),
+        ("customers", "customer_id,name\nc1,A\nc1,B\n", "line 3: 'c1' repeats line 2"),
+        ("mappings", "provider,dimension,value,customer_id\n*,api_key_id,k,a\n*,api_key_id,k,b\n", "line 3:"),
+        (
+            "usage",
+            "day,provider,model,api_key_id,input_tokens,cost_usd\n2026-03-01,openai,gpt-4o,k1,1000,5.00\n"
+            "2026-03-01,openai,gpt-4o,k1,1000,\n",
+            "line 3: cost_usd: this bucket repeats line 2",
+        ),
+        ("usage", "day,provider,model,input_tokens\n2026-03-01,openai,m,1_000\n", "line 2: input_tokens: '1_000'"),
+        ("usage", "day,provider,model,cost_usd\n2026-03-01,openai,m,1e3\n", "line 2: cost_usd: '1e3'"),
+    ],
+)
+def test_repeated_keys_and_loose_numbers_are_rejected(
+    tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str], kind: str, content: str, message: str
+) -> None:
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(content)
+    assert run(db, "import", kind, str(path)) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_usage_rows_of_one_bucket_are_summed(tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "usage.csv"
+    path.write_text(
+        "day,provider,model,api_key_id,requests,cost_usd\n"
+        "2026-03-01,openai,gpt-4o,k1,2,5.00\n2026-03-01,openai,gpt-4o,k1,3,2.50\n"
+    )
+    assert run(db, "import", "usage", str(path)) == 0
+    capsys.readouterr()
+    assert run(db, "report", "unattributed", "--start", "2026-03-01", "--end", "2026-03-02") == 0
+    assert "openai,api_key_id,k1,7.50,5,2026-03-01,2026-03-01" in capsys.readouterr().out
