@@ -115,6 +115,9 @@ def sync_provider(
         usage = usage_rows(fetched, source="api")
     except (ConnectorError, MarginError) as exc:
         return _failed(engine, provider, (start, end), started, str(exc))
+    except Exception as exc:  # a bug of ours must not stop the other providers or go unrecorded
+        logger.exception("%s sync failed unexpectedly", provider)
+        return _failed(engine, provider, (start, end), started, f"unexpected {type(exc).__name__}: {exc}")
     with engine.begin() as connection:
         repo.delete_usage(connection, provider=provider, start=start, end=end)
         written = repo.upsert_usage(connection, usage)
@@ -140,6 +143,9 @@ def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResu
         )
     except (ConnectorError, MarginError) as exc:
         return _failed(engine, "stripe", None, started, str(exc))
+    except Exception as exc:  # a bug of ours must not stop the other providers or go unrecorded
+        logger.exception("stripe sync failed unexpectedly")
+        return _failed(engine, "stripe", None, started, f"unexpected {type(exc).__name__}: {exc}")
     link_key = stored.get("customer_link_key", "app_customer_id")
     with engine.begin() as connection:
         repo.upsert_customers(

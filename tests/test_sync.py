@@ -107,3 +107,23 @@ def test_unmapped_fixture_spend_is_all_unattributed_and_reconciles(server: Provi
     assert unattributed == repo.read_usage(engine)["cost_micros"].sum()
     providers = reports.dimension_margins(workspace, start=start, end=end, dimension="provider")
     assert providers["cost_micros"].sum() == unattributed
+
+
+def test_an_unexpected_error_fails_that_provider_only_and_is_recorded(
+    server: ProviderServer, engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(fetched, *, source):
+        if fetched.provider == "anthropic":
+            raise ZeroDivisionError("a bug")
+        return real(fetched, source=source)
+
+    real = sync.usage_rows
+    monkeypatch.setattr(sync, "usage_rows", broken)
+    results = {r.provider: r for r in sync.sync_all(engine, today=TODAY, days=5)}
+    assert results["anthropic"].status == "failed"
+    assert "ZeroDivisionError" in results["anthropic"].error
+    assert results["openrouter"].status == "ok"
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT status, error FROM sync_run WHERE provider = 'anthropic'")).one()
+    assert row.status == "failed"
+    assert "a bug" in row.error
