@@ -120,11 +120,13 @@ def import_provider_exports(engine: Engine, paths: list[Path]) -> int:
     """Import OpenAI/Anthropic dashboard exports: give a period's usage and cost files together, so the
     reported dollars are split over the usage rows as a sync would (DESIGN §4.2); all or nothing."""
     from connectors import provider_exports
+    from connectors._merge import usage_key
     from connectors.errors import PayloadError
     from connectors.records import ProviderFetch
     from margin_core.provider_usage import usage_rows
 
     merged: dict[str, ProviderFetch] = {}
+    seen: dict[tuple[object, ...], Path] = {}  # each bucket's file: overlapping exports would count twice
     for path in paths:
         try:
             fetched = provider_exports.parse_export(path.read_text(encoding="utf-8-sig"))
@@ -132,6 +134,14 @@ def import_provider_exports(engine: Engine, paths: list[Path]) -> int:
             raise ImportFileError(str(exc), path=str(path)) from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ImportFileError(f"cannot read the file: {exc}", path=str(path)) from exc
+        buckets: list[tuple[object, ...]] = [("usage", *usage_key(u)) for u in fetched.usage]
+        buckets += [("cost", c.provider, c.day, c.project_id, c.api_key_id) for c in fetched.costs]
+        for bucket in buckets:
+            if seen.setdefault(bucket, path) != path:
+                raise ImportFileError(
+                    f"{bucket[1]} {bucket[2]} is also in {seen[bucket]}: the exports overlap; import each day once",
+                    path=str(path),
+                )
         before = merged.get(fetched.provider, ProviderFetch(provider=fetched.provider))
         merged[fetched.provider] = ProviderFetch(
             provider=fetched.provider, usage=before.usage + fetched.usage, costs=before.costs + fetched.costs

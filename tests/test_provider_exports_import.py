@@ -43,3 +43,14 @@ def test_a_file_that_is_no_export_is_rejected_whole(tmp_path: Path, capsys: pyte
     assert main(["--db", db, "import", "provider-export", str(tmp_path / "x.csv")]) == 1
     assert "not an OpenAI or Anthropic usage/cost export" in capsys.readouterr().err
     assert repo.read_usage(make_engine(db)).is_empty()
+
+
+def test_overlapping_exports_are_rejected_rather_than_counted_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.csv").write_text(OPENAI_USAGE)
+    (tmp_path / "b.csv").write_text(OPENAI_USAGE)
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["--db", db, "import", "provider-export", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 1
+    assert "the exports overlap" in capsys.readouterr().err
+    assert repo.read_usage(make_engine(db)).is_empty()
