@@ -41,10 +41,11 @@ class Workspace:
     memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
 
     def remember(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
-        """`compute()` once per key for this snapshot; the oldest entries are dropped past 16."""
+        """`compute()` once per key for this snapshot; past 16 entries the oldest goes, except the whole
+        snapshot's ledger (`("ledger",)`), which every range of the app is cut from."""
         if key not in self.memo:
             if len(self.memo) >= 16:
-                self.memo.pop(next(iter(self.memo)))
+                self.memo.pop(next(k for k in self.memo if k != ("ledger",)))
             self.memo[key] = compute()
         return self.memo[key]  # type: ignore[return-value]
 

@@ -50,3 +50,17 @@ def test_json_keeps_the_printed_decimals() -> None:
     assert '"revenue_usd": 500.00' in text
     assert '"margin_pct": 0.1740' in text
     assert json.loads(text) == [{"tier": "pro", "revenue_usd": 500.0, "margin_pct": 0.174, "requests": 3}]
+
+
+def test_the_snapshot_ledger_outlives_many_ranges(tmp_path) -> None:
+    from datetime import date, timedelta
+
+    from margin_core.store.db import make_engine
+    from margin_core.workspace import load_workspace
+
+    workspace = reports.prepare(load_workspace(make_engine(f"sqlite:///{tmp_path / 'm.db'}")))
+    for offset in range(40):
+        start = date(2026, 1, 1) + timedelta(days=offset)
+        reports.customer_margins(workspace, start=start, end=start + timedelta(days=7))
+    assert ("ledger",) in workspace.memo
+    assert len(workspace.memo) <= 16
