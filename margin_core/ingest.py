@@ -97,23 +97,10 @@ def usage_frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
     schema = [(name, dtype) for name, dtype in schemas.USAGE.items() if name != "usage_id"]
     order = [name for name, _ in schema]
     frame = pl.DataFrame(records, schema=schema, orient="row")
-    # A file may repeat a bucket; rows that share a natural key are summed, never written over each other.
-    key = list(repo.USAGE_KEY)
-    return (
-        frame.group_by(key, maintain_order=True)
-        .agg(pl.col(c).sum() for c in order if c not in key and c not in ("cost_source", "source"))
-        .join(
-            frame.group_by(key).agg(
-                pl.when((pl.col("cost_source") == "estimated").any())
-                .then(pl.lit("estimated"))
-                .otherwise(pl.lit("reported"))
-                .first()
-                .alias("cost_source"),
-                pl.col("source").first(),
-            ),
-            on=key,
-        )
-    )
+    # A file may repeat a bucket: its rows are summed, never written over each other (the parser has
+    # made sure they all have a cost or all have none, so they share cost_source).
+    key = [*repo.USAGE_KEY, "cost_source", "source"]
+    return frame.group_by(key, maintain_order=True).agg(pl.exclude(key).sum()).select(order)
 
 
 def import_provider_exports(engine: Engine, paths: list[Path]) -> int:

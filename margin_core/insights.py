@@ -10,10 +10,11 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from margin_core.schemas import TOKEN_COLUMNS
+
 UNATTRIBUTED = "(unattributed)"
 MINUS = "\u2212"  # a real minus sign: "−$1,234", "−16 pts"
 MICROS = 1_000_000
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def tokens_text(tokens: int) -> str:
 def customer_usage(ledger: pl.DataFrame) -> pl.DataFrame:
     """customer_id (null → "(unattributed)"), requests, tokens and cost_micros per customer."""
     return ledger.group_by(pl.col("customer_id").fill_null(UNATTRIBUTED)).agg(
-        pl.col("requests").sum(), pl.sum_horizontal(_TOKENS).sum().alias("tokens"), pl.col("cost_micros").sum()
+        pl.col("requests").sum(), pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"), pl.col("cost_micros").sum()
     )
 
 
@@ -91,13 +92,13 @@ def customer_profile(ledger: pl.DataFrame, *, customer_id: str, by: str) -> pl.D
     customers = max(attributed["customer_id"].n_unique(), 1)
     measures = [
         pl.col("requests").sum(),
-        pl.sum_horizontal(_TOKENS).sum().alias("tokens"),
+        pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"),
         pl.col("cost_micros").sum(),
     ]
     own = attributed.filter(pl.col("customer_id") == customer_id).group_by(by).agg(measures)
     average = attributed.group_by(by).agg(
         (pl.col("requests").sum() / customers).alias("avg_requests"),
-        (pl.sum_horizontal(_TOKENS).sum() / customers).alias("avg_tokens"),
+        (pl.sum_horizontal(TOKEN_COLUMNS).sum() / customers).alias("avg_tokens"),
         (pl.col("cost_micros").sum() // customers).alias("avg_cost_micros"),
     )
     return (

@@ -7,6 +7,8 @@ import polars as pl
 from margin_core.errors import SchemaError
 
 TOKEN_COLUMNS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+# provider_usage's natural key (DESIGN §4.8): a re-import of the same bucket replaces it.
+USAGE_KEY = ("day", "provider", "model", "api_key_id", "project_id", "user_id")
 
 USAGE = pl.Schema(
     {

@@ -9,9 +9,8 @@ import polars as pl
 
 from margin_core import prices, reports
 from margin_core.engine.whatif import cost_on_model
+from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.workspace import Workspace
-
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ def feature_on_model(
     """The feature's attributed cost in [start, end) against its tokens priced on `provider`/`model`."""
     ledger, _ = reports.ledger(workspace, start=start, end=end)
     rows = ledger.filter(pl.col("feature") == feature).collect()
-    by_day = rows.group_by("day").agg(pl.col(*_TOKENS).sum())
+    by_day = rows.group_by("day").agg(pl.col(*TOKEN_COLUMNS).sum())
     keys = by_day.select(pl.lit(provider).alias("provider"), pl.lit(model).alias("model"), "day")
     rates = prices.rate_table(keys, overrides=workspace.price_overrides)
     priced = cost_on_model(by_day.lazy(), rates=rates.lazy()).collect()
@@ -47,7 +46,7 @@ def feature_on_model(
         feature=feature,
         models_now=sorted(rows.filter(pl.col("cost_micros") != 0)["model"].unique().to_list()),
         requests=int(rows["requests"].sum()),
-        tokens=int(rows.select(pl.sum_horizontal(_TOKENS)).to_series().sum()),
+        tokens=int(rows.select(pl.sum_horizontal(TOKEN_COLUMNS)).to_series().sum()),
         cost_micros=int(rows["cost_micros"].sum()),
         new_provider=provider,
         new_model=model,

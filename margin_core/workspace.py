@@ -18,10 +18,10 @@ from margin_core import prices, schemas
 from margin_core.engine import attribution, pricing
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
+from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.store import repo
 
 T = TypeVar("T")
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +122,13 @@ def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataF
     """Models without a price in the range, with the tokens they carry (never a silent $0, DESIGN §4.1)."""
     in_range = (pl.col("day") >= start) & (pl.col("day") < end)
     frames = [
-        workspace.events.filter(in_range & ~pl.col("price_known")).select("provider", "model", *_TOKENS),
-        workspace.usage.filter(in_range & ~pl.col("price_known")).select("provider", "model", *_TOKENS),
+        workspace.events.filter(in_range & ~pl.col("price_known")).select("provider", "model", *TOKEN_COLUMNS),
+        workspace.usage.filter(in_range & ~pl.col("price_known")).select("provider", "model", *TOKEN_COLUMNS),
     ]
     return (
         pl.concat(frames)
         .group_by("provider", "model")
-        .agg(pl.sum_horizontal(_TOKENS).sum().alias("tokens"))
+        .agg(pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"))
         .sort("tokens", descending=True)
     )
 

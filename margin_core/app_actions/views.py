@@ -15,11 +15,11 @@ from margin_core import insights, reports
 from margin_core.app_actions.clock import as_utc
 from margin_core.app_actions.providers import PROVIDER_NAMES, PROVIDERS
 from margin_core.engine.margins import UNATTRIBUTED
+from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.workspace import Workspace
 
 STATUSES = ("profitable", "break_even", "unprofitable")
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
-_SUMS = ("cost_micros", "estimated_micros", "requests", *_TOKENS)
+_SUMS = ("cost_micros", "estimated_micros", "requests", *TOKEN_COLUMNS)
 
 
 def ledger_summary(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
@@ -111,8 +111,8 @@ def tokens_by_model(daily: pl.DataFrame) -> pl.DataFrame:
     """Tokens of each type, requests and cost per provider and model, largest cost first."""
     return (
         daily.group_by("provider", "model")
-        .agg(pl.col(c).sum() for c in ("requests", *_TOKENS, "cost_micros", "estimated_micros"))
-        .with_columns(pl.sum_horizontal(_TOKENS).alias("tokens"))
+        .agg(pl.col(c).sum() for c in ("requests", *TOKEN_COLUMNS, "cost_micros", "estimated_micros"))
+        .with_columns(pl.sum_horizontal(TOKEN_COLUMNS).alias("tokens"))
         .sort("cost_micros", "provider", "model", descending=[True, False, False])
     )
 

@@ -15,7 +15,6 @@ from margin_core.engine.money import allocate_largest_remainder
 DIMENSIONS = ("api_key_id", "project_id", "user_id")  # mapping precedence
 UNSPECIFIED_FEATURE = "(unspecified)"
 EVENT_KEY = ("customer_id", "feature", "api_key_id", "metadata_json", "has_cost")  # tie-break order
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
 def model_key(column: str = "model") -> pl.Expr:
@@ -83,7 +82,7 @@ def attribute(
         events = order_events(events)
     events = events.with_columns(model_key()).with_columns(
         pl.col("cost_micros").alias("weight_cost"),
-        pl.sum_horizontal(_TOKENS).alias("weight_tokens"),
+        pl.sum_horizontal(schemas.TOKEN_COLUMNS).alias("weight_tokens"),
     )
     pairs = _candidates(usage, events)
     # Weights are the events' costs, or their tokens where every candidate of the row costs 0.
@@ -110,7 +109,7 @@ def attribute(
         "metadata_json",
         pl.col("part_micros").alias("cost_micros"),
         _estimated("part_micros"),
-        *(pl.lit(0, pl.Int64).alias(c) for c in ("requests", *_TOKENS)),
+        *(pl.lit(0, pl.Int64).alias(c) for c in ("requests", *schemas.TOKEN_COLUMNS)),
     )
 
     lonely = usage.join(pairs.select("usage_id").unique(), on="usage_id", how="anti")
@@ -124,7 +123,7 @@ def attribute(
         "cost_micros",
         _estimated("cost_micros"),
         "requests",
-        *_TOKENS,
+        *schemas.TOKEN_COLUMNS,
     )
     unattributed = lonely.filter(pl.col("mapped_customer").is_null()).select(
         "day",
@@ -167,7 +166,7 @@ def attribute(
             pl.col("own_micros").alias("cost_micros"),
             pl.col("own_micros").alias("estimated_micros"),
             "requests",
-            *_TOKENS,
+            *schemas.TOKEN_COLUMNS,
         )
     )
     ledger_key = ["day", "customer_id", "feature", "provider", "model", "metadata_json"]

@@ -14,11 +14,11 @@ import polars as pl
 
 from margin_core.engine.money import ATTO_PER_MICRO, allocate_largest_remainder, round_half_even_div
 from margin_core.engine.pricing import token_cost_atto, with_rates
+from margin_core.schemas import USAGE_KEY
 
 OTHER_MODEL = "(other)"
 WEB_SEARCH_ATTO = 10**16  # $0.01 per search
 _ATTO_PER_PICO = 10**6  # weights in pico-dollars keep cost × weight inside Int128
-USAGE_KEY = ("day", "provider", "model", "api_key_id", "project_id", "user_id")
 TOKENS = (
     "input_tokens",
     "cached_input_tokens",

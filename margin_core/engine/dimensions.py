@@ -15,12 +15,12 @@ import polars as pl
 
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN, UNATTRIBUTED, revenue_by_customer, with_margin
 from margin_core.engine.money import allocate_largest_remainder
+from margin_core.schemas import TOKEN_COLUMNS
 
 NO_USAGE = "(no usage)"
 NONE = "(none)"
 CUSTOMER_COLUMNS = ("tier", "segment", "region")
 USAGE_COLUMNS = ("feature", "model", "provider")
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 Basis = Literal["requests", "tokens"]
 
 
@@ -32,7 +32,7 @@ def _usage_totals(frame: pl.LazyFrame, values: Sequence[str]) -> pl.LazyFrame:
     return frame.group_by(values).agg(
         pl.col("cost_micros").sum(),
         pl.col("requests").sum(),
-        pl.sum_horizontal(_TOKENS).sum().alias("tokens"),
+        pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"),
     )
 
 
@@ -106,7 +106,7 @@ def _allocate_revenue(
         .group_by("customer_id", *values)
         .agg(
             pl.col("requests").sum(),
-            pl.sum_horizontal(_TOKENS).sum().alias("tokens"),
+            pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"),
             pl.col("cost_micros").sum().alias("cost"),
         )
     )

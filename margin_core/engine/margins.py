@@ -11,7 +11,6 @@ from margin_core.engine.money import MICROS_PER_CENT
 
 UNATTRIBUTED = "(unattributed)"
 DEFAULT_BREAK_EVEN = 0.20
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
 def with_margin(frame: pl.LazyFrame, *, break_even: float = DEFAULT_BREAK_EVEN) -> pl.LazyFrame:

@@ -8,8 +8,6 @@ from margin_core import schemas
 from margin_core.engine.money import ATTO_PER_MICRO, round_half_even_div
 from margin_core.engine.pricing import token_cost_atto
 
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
-
 
 def cost_on_model(tokens_by_day: pl.LazyFrame, *, rates: pl.LazyFrame) -> pl.LazyFrame:
     """Each day's tokens (the four token columns) priced at `rates` of that day (RATES, one model).

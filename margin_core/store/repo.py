@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from margin_core import currency, prices, schemas
 from margin_core.store.db import Query, read_frame, read_frames
 
-USAGE_KEY = ("day", "provider", "model", "api_key_id", "project_id", "user_id")
+USAGE_KEY = schemas.USAGE_KEY
 USAGE_VALUES = (
     "input_tokens",
     "cached_input_tokens",
@@ -243,22 +243,6 @@ def read_usage(engine: Engine) -> pl.DataFrame:
 def read_events(engine: Engine) -> pl.DataFrame:
     """Every rolled-up event row."""
     return read_frame(engine, SNAPSHOT["events"][0], schema=SNAPSHOT["events"][1])
-
-
-def read_mappings(engine: Engine) -> pl.DataFrame:
-    return read_frame(engine, SNAPSHOT["mappings"][0], schema=SNAPSHOT["mappings"][1])
-
-
-def read_customers(engine: Engine) -> pl.DataFrame:
-    return read_frame(engine, SNAPSHOT["customers"][0], schema=SNAPSHOT["customers"][1])
-
-
-def read_revenue(engine: Engine) -> pl.DataFrame:
-    return read_frame(engine, SNAPSHOT["revenue"][0], schema=SNAPSHOT["revenue"][1])
-
-
-def read_api_keys(engine: Engine) -> pl.DataFrame:
-    return read_frame(engine, SNAPSHOT["api_keys"][0], schema=SNAPSHOT["api_keys"][1])
 
 
 def read_settings(connection: Connection) -> dict[str, str]:
