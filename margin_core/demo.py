@@ -366,9 +366,13 @@ def build(engine: Engine, *, today: date) -> str:
             for prov in ("anthropic", "openrouter")
         ]
         repo.upsert_mappings(connection, mappings)
-        repo.upsert_api_keys(
-            connection, [(prov, key, f"{prov} production (shared)", "") for prov, key in SHARED_KEYS.items()]
-        )
+        labels = [(prov, key, f"{prov} production (shared)", "") for prov, key in SHARED_KEYS.items()]
+        labels += [
+            ("openai", "key_internal_evals", "internal evals (o1)", ""),
+            ("anthropic", "apikey_internal_evals", "internal evals (Opus)", ""),
+            ("openai", "key_batch_legacy", "legacy nightly batch", ""),
+        ]
+        repo.upsert_api_keys(connection, labels)
         repo.upsert_revenue(connection, _revenue_rows(people, start, end))
         repo.upsert_rates(connection, [("EUR", "1.10"), ("GBP", "1.30")])
         repo.set_setting(connection, "workspace_kind", "demo")
