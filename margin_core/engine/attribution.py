@@ -99,17 +99,12 @@ def attribute(
         tie_break=["event_row"],
         out="part_micros",
     )
-    event_attrs = events.select("event_row", "feature", "metadata_json")
-    split_ledger = split.join(event_attrs, on="event_row", how="inner", validate="m:1").select(
-        "day",
-        "customer_id",
-        "feature",
-        "provider",
-        "model",
-        "metadata_json",
-        pl.col("part_micros").alias("cost_micros"),
-        _estimated("part_micros"),
-        *(pl.lit(0, pl.Int64).alias(c) for c in ("requests", *schemas.TOKEN_COLUMNS)),
+    # Each event's parts, per model string of the rows it was split from (nearly always one).
+    parts = (
+        split.with_columns(_estimated("part_micros"))
+        .group_by("event_row", pl.col("model").alias("row_model"))
+        .agg(pl.col("part_micros").sum(), pl.col("estimated_micros").sum().alias("estimated_part"))
+        .with_columns((pl.col("row_model") == pl.col("row_model").min().over("event_row")).alias("first"))
     )
 
     lonely = usage.join(pairs.select("usage_id").unique(), on="usage_id", how="anti")
@@ -143,19 +138,16 @@ def attribute(
         "cost_source",
     )
 
-    # Every event counts its requests and tokens once, under the model string of a row it matched.
-    matched_model = (
-        pairs.join(usage.select("usage_id", pl.col("model").alias("row_model")), on="usage_id")
-        .group_by("event_row")
-        .agg(pl.col("row_model").min())
-    )
+    # Every event is one ledger row per row model it was split over (its cost parts there) and counts its
+    # requests and tokens once, under the first such model; an event no row took keeps its own model and,
+    # on a provider-day without usage rows, its own cost (step 5).
     covered = usage.select("day", "provider").unique().with_columns(pl.lit(True).alias("covered"))
+    once = pl.col("first").fill_null(True)
+    own = pl.when(pl.col("covered") | ~once).then(0).otherwise(pl.col("cost_micros")).cast(pl.Int64)
     event_ledger = (
-        events.join(matched_model, on="event_row", how="left", validate="1:1")
+        events.join(parts, on="event_row", how="left")
         .join(covered, on=["day", "provider"], how="left", validate="m:1")
-        .with_columns(
-            pl.when(pl.col("covered")).then(0).otherwise(pl.col("cost_micros")).cast(pl.Int64).alias("own_micros")
-        )
+        .with_columns(pl.col("covered").fill_null(False))
         .select(
             "day",
             "customer_id",
@@ -163,15 +155,14 @@ def attribute(
             "provider",
             pl.coalesce("row_model", "model").alias("model"),
             "metadata_json",
-            pl.col("own_micros").alias("cost_micros"),
-            pl.col("own_micros").alias("estimated_micros"),
-            "requests",
-            *schemas.TOKEN_COLUMNS,
+            (pl.col("part_micros").fill_null(0) + own).alias("cost_micros"),
+            (pl.col("estimated_part").fill_null(0) + own).alias("estimated_micros"),
+            *(pl.when(once).then(pl.col(c)).otherwise(0).alias(c) for c in ("requests", *schemas.TOKEN_COLUMNS)),
         )
     )
     ledger_key = ["day", "customer_id", "feature", "provider", "model", "metadata_json"]
     ledger = (
-        pl.concat([split_ledger, lonely_ledger, event_ledger], how="vertical_relaxed")
+        pl.concat([lonely_ledger, event_ledger], how="vertical_relaxed")
         .group_by(ledger_key)  # one row per key: every report after this groups fewer rows
         .agg(pl.exclude(ledger_key).sum())
         .cast(dict(schemas.LEDGER))  # type: ignore[arg-type]

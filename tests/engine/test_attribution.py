@@ -242,3 +242,14 @@ def test_attributed_plus_unattributed_equals_reported_cost_per_provider_and_day(
     left = ledger.group_by(key).agg(pl.col("cost_micros").sum()).collect().sort(key, nulls_last=True)
     right = again.group_by(key).agg(pl.col("cost_micros").sum()).collect().sort(key, nulls_last=True)
     assert left.equals(right)
+
+
+def test_an_event_split_over_rows_of_two_model_strings_keeps_each_rows_model_and_counts_once() -> None:
+    rows = usage(
+        {"provider": "openrouter", "model": "openai/gpt-4o", "api_key_id": "k1", "cost_micros": 300},
+        {"provider": "openrouter", "model": "OpenAI/GPT-4o", "api_key_id": "k2", "cost_micros": 200},
+    )
+    evs = events({"customer_id": "a", "provider": "openrouter", "model": "gpt-4o", "cost_micros": 1, "input_tokens": 7})
+    ledger, _ = attribute(rows, events=evs, mappings=NO_MAPPINGS)
+    got = ledger.select("model", "cost_micros", "requests", "input_tokens").collect().sort("model")
+    assert got.rows() == [("OpenAI/GPT-4o", 200, 1, 7), ("openai/gpt-4o", 300, 0, 0)]
