@@ -127,7 +127,7 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
         cursor.executemany(
             f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({', '.join([param] * len(columns))}) "
             f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
-            rolled.select(columns).rows(),
+            rolled.select(columns).with_columns(pl.col("day").cast(pl.String)).rows(),  # ISO text: no per-row adapter
         )
         cursor.close()
         bump_version(connection)  # the app's cached reports see the new events
