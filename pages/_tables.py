@@ -116,11 +116,12 @@ def show(
     file_name: str,
     columns: Mapping[str, str],
     height: int = 400,
+    empty: str = "Nothing to show for this period.",
     **formats: Any,
 ) -> None:
     """Draw the table and, under it, the CSV download of the same rows (CLI columns and number format)."""
     if frame.is_empty():
-        st.caption("Nothing to show for this period.")
+        st.caption(empty)
     else:
         st.dataframe(
             styled(frame, columns=columns, **formats)

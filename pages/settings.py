@@ -114,6 +114,7 @@ _tables.show(
     key="settings_overrides",
     csv=app_actions.csv_text(overrides),
     file_name="price_overrides.csv",
+    empty="No price override yet: every model is priced from the public price list (genai-prices).",
     columns={
         "provider": "Provider",
         "model": "Model",
