@@ -16,7 +16,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from margin_core.demo import _with_list_cost
+from margin_core.demo import with_list_cost
 from margin_core.store import repo
 from margin_core.store.db import make_engine
 from margin_core.store.events import BATCH_COLUMNS, ingest_frame
@@ -115,7 +115,7 @@ def generate(db: str, *, events: int, start: date) -> None:
     batch = 500_000
     for first in range(0, events, batch):
         frame = events_batch(first, min(batch, events - first), start=start)
-        frame = _with_list_cost(frame, cost_where="has_cost")
+        frame = with_list_cost(frame, cost_where="has_cost")
         usage_parts.append(
             frame.group_by("day", "provider", "model", "api_key_id").agg(
                 pl.col(
@@ -133,7 +133,7 @@ def generate(db: str, *, events: int, start: date) -> None:
         print(f"events {done:,}/{events:,} ({done / (time.perf_counter() - began):,.0f}/s)", flush=True)
     keys = ["day", "provider", "model", "api_key_id"]
     usage = pl.concat(usage_parts).group_by(keys).agg(pl.exclude(keys).sum())
-    usage = _with_list_cost(usage).with_columns(
+    usage = with_list_cost(usage).with_columns(
         pl.lit("").alias("project_id"),
         pl.lit("").alias("user_id"),
         pl.lit("reported").alias("cost_source"),

@@ -236,10 +236,10 @@ def _expand_events(combos: pl.DataFrame) -> pl.DataFrame:
             (pl.col("provider") == "openrouter").alias("has_cost"),
         )
     )
-    return _with_list_cost(events, cost_where="has_cost")
+    return with_list_cost(events, cost_where="has_cost")
 
 
-def _with_list_cost(frame: pl.DataFrame, *, cost_where: str | None = None) -> pl.DataFrame:
+def with_list_cost(frame: pl.DataFrame, *, cost_where: str | None = None) -> pl.DataFrame:
     """Add cost_micros at list price (all rows, or only where `cost_where` is true)."""
     for column in ("cache_write_tokens", "cache_write_1h_tokens"):
         if column not in frame.columns:
@@ -289,7 +289,7 @@ def _usage(events: pl.DataFrame, people: list[DemoCustomer], start: date, rnd: r
     columns = ["day", "provider", "model", "api_key_id", *tokens, "requests"]
     extra_frame = pl.DataFrame(extra, schema=columns, orient="row").with_columns(pl.col("day").cast(pl.Date))
     usage = pl.concat([shared.select(columns), extra_frame], how="vertical_relaxed")
-    usage = _with_list_cost(usage)
+    usage = with_list_cost(usage)
     return usage.with_columns(
         pl.lit("").alias("project_id"),
         pl.lit("").alias("user_id"),

@@ -61,6 +61,8 @@ def sync_all(
     """Sync every provider that has a key (or only `only`); one provider's failure does not stop the others."""
     say = progress or (lambda _message: None)
     keys = available_keys(engine)
+    if only and only not in keys:
+        raise MarginError(f"no key for {only}: save one on the Connections page or set {settings.KEY_ENV[only][0]}")
     with engine.connect() as connection:
         ensure_not_demo(connection)
     results = []
@@ -73,8 +75,6 @@ def sync_all(
             result = sync_provider(engine, provider, api_key=keys[provider], today=today, days=days, progress=say)
         say(f"{provider}: {result.status}, {result.rows_written} rows" + (f" — {result.error}" if result.error else ""))
         results.append(result)
-    if only and only not in keys:
-        raise MarginError(f"no key for {only}: save one on the Connections page or set {settings.KEY_ENV[only][0]}")
     return results
 
 

@@ -61,19 +61,6 @@ class Workspace:
     def is_demo(self) -> bool:
         return self.settings.get("workspace_kind") == "demo"
 
-    def data_range(self) -> tuple[date, date] | None:
-        """First and last day with any usage, events or revenue service."""
-        days = pl.concat(
-            [
-                self.usage.select("day"),
-                self.events.select("day"),
-                self.revenue.select(pl.col("service_start").alias("day")),
-            ]
-        )["day"]
-        if days.is_empty():
-            return None
-        return days.min(), days.max()  # type: ignore[return-value]
-
 
 def load_workspace(engine: Engine) -> Workspace:
     """Read every frame from the store, resolve customer aliases and price what needs a price."""

@@ -17,8 +17,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _bigint(*, default: int | None = 0, nullable: bool = False) -> int:
-    return Field(default=default, sa_column_kwargs={}, sa_type=BigInteger, nullable=nullable)  # type: ignore[no-any-return]
+def _bigint() -> int:
+    """A 64-bit integer column defaulting to 0 (token counts, requests, money in minor units)."""
+    return Field(default=0, sa_type=BigInteger)  # type: ignore[no-any-return]
 
 
 class Customer(SQLModel, table=True):
