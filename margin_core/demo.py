@@ -412,6 +412,7 @@ def clear(engine: Engine) -> None:
         for table in TABLES:
             connection.execute(text(f"DELETE FROM {table}"))
         connection.execute(text("DELETE FROM setting WHERE key = 'demo_today'"))
+        repo.forget_day_versions(connection)  # no derived ledger file of the demo is trusted again
         repo.set_setting(connection, "workspace_kind", "own")  # cleared: never refilled with the demo
         repo.bump_version(connection)
 

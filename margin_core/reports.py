@@ -11,7 +11,7 @@ from typing import Literal
 
 import polars as pl
 
-from margin_core.engine import attribution, dimensions, granularity, margins, revenue
+from margin_core.engine import dimensions, granularity, margins, revenue
 from margin_core.workspace import Workspace
 
 ReportKind = Literal["customers", "models", "providers", "features", "tiers", "segments", "over-time", "unattributed"]
@@ -55,8 +55,9 @@ def _in_range(start: date, end: date) -> pl.Expr:
 def ledger(workspace: Workspace, *, start: date, end: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The range's attribution ledger and unattributed rows.
 
-    Attribution is decided day by day (DESIGN §4.2): once `prepare` attributed the whole snapshot, every
-    range is a filter of it; before that, only the range is attributed (a one-off CLI report).
+    Attribution is decided day by day (DESIGN §4.2): the derived day ledger (`ledger_cache`) gives the
+    range's days, recomputing only those changed since they were cached. Once `prepare` gathered every
+    day, each range is a filter of it.
     """
     key = ("ledger",) if ("ledger",) in workspace.memo else ("ledger", start, end)
     led, unattributed_rows = workspace.remember(key, lambda: _attribute(workspace, start=start, end=end))
@@ -64,18 +65,14 @@ def ledger(workspace: Workspace, *, start: date, end: date) -> tuple[pl.LazyFram
 
 
 def prepare(workspace: Workspace) -> Workspace:
-    """Attribute the whole snapshot once, so that every later range and page only groups (the app)."""
+    """Gather every day's ledger once, so that every later range and page only groups (the app)."""
     workspace.remember(("ledger",), lambda: _attribute(workspace, start=None, end=None))
     return workspace
 
 
 def _attribute(workspace: Workspace, *, start: date | None, end: date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    usage, events = workspace.usage.lazy(), workspace.events.lazy()
-    if start is not None and end is not None:
-        usage, events = usage.filter(_in_range(start, end)), events.filter(_in_range(start, end))
-    led, unattributed_rows = attribution.attribute(usage, events=events, mappings=workspace.mappings.lazy())
-    collected = pl.collect_all([led, unattributed_rows])
-    return collected[0], collected[1]
+    frames = workspace.days.frames(start, end)
+    return frames.ledger, frames.unattributed
 
 
 def daily_revenue(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:

@@ -1,7 +1,8 @@
-"""A workspace snapshot: the store's frames loaded once, events priced, ids resolved (DESIGN §4.1, §8).
+"""A workspace snapshot: the store's small frames, ids resolved, and the derived day ledger (DESIGN §4.1, §8).
 
 Reports for any range are computed from a snapshot; the app caches one per store version, the CLI
-loads one per run.
+loads one per run. Usage and events are not loaded: the day ledger (`ledger_cache`) attributes and caches
+them per day; the full priced frames load only when something asks for them (`usage`, `events`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from datetime import date
 from typing import TypeVar
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
-from margin_core import prices, schemas
-from margin_core.engine import attribution, pricing
+from margin_core import schemas
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
+from margin_core.ledger_cache import DayLedger, cache_folder, resolve_aliases, rules_digest
 from margin_core.schemas import TOKEN_COLUMNS
-from margin_core.store import repo
+from margin_core.store import db, repo
 
 T = TypeVar("T")
 
@@ -28,8 +29,7 @@ T = TypeVar("T")
 class Workspace:
     """Frames of one store version, ready for the engine."""
 
-    usage: pl.DataFrame  # USAGE, estimated rows priced
-    events: pl.DataFrame  # EVENTS, each row's own cost in cost_micros, price_known
+    days: DayLedger  # the attributed ledger per day, derived and cached
     mappings: pl.DataFrame
     customers: pl.DataFrame
     revenue: pl.DataFrame
@@ -50,6 +50,16 @@ class Workspace:
         return self.memo[key]  # type: ignore[return-value]
 
     @property
+    def usage(self) -> pl.DataFrame:
+        """USAGE, estimated rows priced: every day, loaded on first use (the reports read `days`)."""
+        return self.remember(("bulk",), lambda: _load_bulk(self))[0]
+
+    @property
+    def events(self) -> pl.DataFrame:
+        """EVENTS, each row's own cost in cost_micros, price_known: every day, loaded on first use."""
+        return self.remember(("bulk",), lambda: _load_bulk(self))[1]
+
+    @property
     def break_even(self) -> float:
         return float(self.settings.get("break_even_pct", str(DEFAULT_BREAK_EVEN * 100))) / 100
 
@@ -63,27 +73,29 @@ class Workspace:
 
 
 def load_workspace(engine: Engine) -> Workspace:
-    """Read every frame from the store, resolve customer aliases and price what needs a price."""
-    version = repo.data_version(engine)
+    """Read the store's small frames and its day versions (before any day's rows: see `ledger_cache`)."""
+    with engine.begin() as connection:
+        store_id = repo.store_id(connection)
     with engine.connect() as connection:
+        version = int(connection.execute(text("SELECT value FROM setting WHERE key = 'data_version'")).scalar() or 0)
+        versions = repo.day_versions(connection)
         settings = repo.read_settings(connection)
         overrides = repo.read_price_overrides(connection)
-    frames = repo.read_snapshot(engine)
-    usage, aliases = frames["usage"], frames["aliases"]
+    frames = repo.read_small_frames(engine)
+    aliases = frames["aliases"]
     mappings = _resolve(frames["mappings"], aliases)
-    events = _resolve(frames["events"], aliases)
-    rate_keys = pl.concat(
-        [
-            events.filter(~pl.col("has_cost")).select("provider", "model", "day"),
-            usage.filter(pl.col("cost_source") == "estimated").select("provider", "model", "day"),
-        ]
+    days = DayLedger(
+        engine=engine,
+        store_id=store_id,
+        versions=versions,
+        mappings=mappings,
+        aliases=aliases,
+        overrides=overrides,
+        digest=rules_digest(mappings=mappings, aliases=aliases, overrides=overrides),
+        folder=cache_folder(engine),
     )
-    rates = prices.rate_table(rate_keys, overrides=overrides).lazy()
-    priced_events = attribution.order_events(pricing.price_events(events.lazy(), rates=rates)).collect()
-    priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates).collect()
     return Workspace(
-        usage=priced_usage,
-        events=priced_events,
+        days=days,
         mappings=mappings,
         customers=frames["customers"],
         revenue=frames["revenue"],
@@ -94,27 +106,33 @@ def load_workspace(engine: Engine) -> Workspace:
     )
 
 
-def _resolve(frame: pl.DataFrame, aliases: pl.DataFrame) -> pl.DataFrame:
-    """Replace app customer ids with the Stripe ids they are linked to (DESIGN §8)."""
-    if aliases.is_empty():
-        return frame
-    return (
-        frame.join(aliases.rename({"alias": "customer_id", "customer_id": "_linked"}), on="customer_id", how="left")
-        .with_columns(pl.coalesce("_linked", "customer_id").alias("customer_id"))
-        .drop("_linked")
+def _load_bulk(workspace: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every usage row and event of the store, priced (the pages that list models or metadata keys)."""
+    from margin_core import prices
+    from margin_core.engine import attribution, pricing
+
+    frames = db.read_frames(workspace.days.engine, {n: repo.SNAPSHOT[n] for n in ("usage", "events")})
+    usage, events = frames["usage"], _resolve(frames["events"], workspace.days.aliases)
+    rate_keys = pl.concat(
+        [
+            events.filter(~pl.col("has_cost")).select("provider", "model", "day"),
+            usage.filter(pl.col("cost_source") == "estimated").select("provider", "model", "day"),
+        ]
     )
+    rates = prices.rate_table(rate_keys, overrides=workspace.price_overrides).lazy()
+    priced_events = attribution.order_events(pricing.price_events(events.lazy(), rates=rates)).collect()
+    priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates).collect()
+    return priced_usage, priced_events
+
+
+_resolve = resolve_aliases
 
 
 def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
     """Models without a price in the range, with the tokens they carry (never a silent $0, DESIGN §4.1)."""
-    in_range = (pl.col("day") >= start) & (pl.col("day") < end)
-    frames = [
-        workspace.events.filter(in_range & ~pl.col("price_known")).select("provider", "model", *TOKEN_COLUMNS),
-        workspace.usage.filter(in_range & ~pl.col("price_known")).select("provider", "model", *TOKEN_COLUMNS),
-    ]
     return (
-        pl.concat(frames)
-        .group_by("provider", "model")
+        workspace.days.frames(start, end)
+        .unpriced.group_by("provider", "model")
         .agg(pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"))
         .sort("tokens", descending=True)
     )

@@ -81,11 +81,14 @@ def read_frame(engine: Engine, sql: str, *, schema: pl.Schema) -> pl.DataFrame:
     return read_frames(engine, {"frame": (sql, schema)})["frame"]
 
 
-def read_frames(engine: Engine, queries: Mapping[str, Query]) -> dict[str, pl.DataFrame]:
-    """Run several bulk reads at once (one child process for a SQLite file); frames of exact schemas."""
+def read_frames(engine: Engine, queries: Mapping[str, Query], *, small: bool = False) -> dict[str, pl.DataFrame]:
+    """Run several bulk reads at once (one child process for a SQLite file); frames of exact schemas.
+
+    `small`: a few thousand rows, read in process (a child process costs more than their Python rows).
+    """
     url = engine.url
     database = url.database or ""
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not small:
         raw = _read_sqlite_in_child(str(Path(database).resolve()), {n: sql for n, (sql, _) in queries.items()})
     elif url.get_backend_name() == "postgresql":
         uri = url.set(drivername="postgresql").render_as_string(hide_password=False)

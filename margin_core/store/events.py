@@ -18,7 +18,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from connectors.records import EventRecord
-from margin_core.store.repo import bump_version
+from margin_core.store.repo import bump_version, touch_days
 
 ROLLUP_KEY = ("day", "customer_id", "feature", "provider", "model", "api_key_id", "metadata_json", "has_cost")
 SUMMED = (
@@ -130,5 +130,6 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
             rolled.select(columns).with_columns(pl.col("day").cast(pl.String)).rows(),  # ISO text: no per-row adapter
         )
         cursor.close()
+        touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
         bump_version(connection)  # the app's cached reports see the new events
         return fresh.height

@@ -83,6 +83,71 @@ def bump_version(connection: Connection) -> None:
         connection.execute(text("INSERT INTO setting (key, value) VALUES ('data_version', '1')"))
 
 
+def touch_days(connection: Connection, days: Iterable[date | str]) -> None:
+    """Record that a write changed the usage or events of `days` (in the writer's transaction).
+
+    Each touched day gets a version above every version written before, so a derived file stamped with an
+    older one is never trusted again (`margin_core.ledger_cache`).
+    """
+    touched = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
+    if not touched:
+        return
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if sqlite else "%s"
+    greatest = "MAX" if sqlite else "GREATEST"  # two writers touching one day at once still move it twice
+    next_version = "(SELECT COALESCE(MAX(version), 0) + 1 FROM day_version)"
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        cursor.execute(f"SELECT {next_version}")
+        version = int(cursor.fetchone()[0])
+        cursor.executemany(
+            f"INSERT INTO day_version (day, version) VALUES ({marker}, {marker}) "
+            f"ON CONFLICT (day) DO UPDATE SET version = {greatest}(excluded.version, day_version.version + 1)",
+            [(day, version) for day in touched],
+        )
+    finally:
+        cursor.close()
+
+
+def forget_day_versions(connection: Connection) -> None:
+    """After a wholesale delete (a cleared store): a new store id, so no derived file is trusted again."""
+    connection.execute(text("DELETE FROM day_version"))
+    connection.execute(text("DELETE FROM setting WHERE key = 'store_id'"))
+
+
+def store_id(connection: Connection) -> str:
+    """The store's random identity, created on first use; stamps of derived files carry it.
+
+    On creation, every day that already holds usage or events is recorded (stores written before
+    `day_version` existed).
+    """
+    found = connection.execute(text("SELECT value FROM setting WHERE key = 'store_id'")).scalar()
+    if found:
+        return str(found)
+    import uuid
+
+    connection.execute(
+        text(
+            "INSERT INTO day_version (day, version) SELECT day, 1 FROM "
+            "(SELECT DISTINCT day FROM provider_usage UNION SELECT DISTINCT day FROM event_rollup) d WHERE true "
+            "ON CONFLICT (day) DO NOTHING"
+        )
+    )
+    connection.execute(
+        text("INSERT INTO setting (key, value) VALUES ('store_id', :v) ON CONFLICT (key) DO NOTHING"),
+        {"v": uuid.uuid4().hex},
+    )
+    return str(connection.execute(text("SELECT value FROM setting WHERE key = 'store_id'")).scalar())
+
+
+def day_versions(connection: Connection) -> dict[date, int]:
+    """Every recorded day and its version (one row per day with data: a few thousand at most)."""
+    rows = connection.execute(text("SELECT day, version FROM day_version")).all()
+    return {as_date(day): int(version) for day, version in rows}
+
+
 def data_version(engine: Engine) -> int:
     """The store's change counter."""
     with engine.connect() as connection:
@@ -96,11 +161,17 @@ def data_version(engine: Engine) -> int:
 def upsert_usage(connection: Connection, frame: pl.DataFrame) -> int:
     """Insert or replace usage rows on their natural key (a re-import of a bucket replaces it)."""
     columns = (*USAGE_KEY, *USAGE_VALUES)
+    touch_days(connection, frame["day"].unique().to_list())
     return _upsert(connection, "provider_usage", columns=columns, key=USAGE_KEY, rows=frame.select(columns).rows())
 
 
 def delete_usage(connection: Connection, *, provider: str, start: date, end: date, source: str = "api") -> None:
     """Remove a provider's rows of a window before writing its fresh fetch (buckets may disappear)."""
+    window = {"p": provider, "s": source, "a": start, "b": end}
+    where = "provider = :p AND source = :s AND day >= :a AND day < :b"
+    touch_days(
+        connection, connection.execute(text(f"SELECT DISTINCT day FROM provider_usage WHERE {where}"), window).scalars()
+    )
     connection.execute(
         text("DELETE FROM provider_usage WHERE provider = :p AND source = :s AND day >= :a AND day < :b"),
         {"p": provider, "s": source, "a": start, "b": end},
@@ -233,6 +304,19 @@ SNAPSHOT: dict[str, Query] = {
 def read_snapshot(engine: Engine) -> dict[str, pl.DataFrame]:
     """Every bulk frame of the store in one read (SNAPSHOT's names)."""
     return read_frames(engine, SNAPSHOT)
+
+
+def read_small_frames(engine: Engine) -> dict[str, pl.DataFrame]:
+    """The frames of a snapshot that are not bulk (mappings, customers, aliases, revenue lines, key names),
+    in process: the derived ledger stands for usage and events (`margin_core.ledger_cache`)."""
+    return read_frames(engine, {n: q for n, q in SNAPSHOT.items() if n not in ("usage", "events")}, small=True)
+
+
+def read_days(engine: Engine, days: Sequence[date]) -> dict[str, pl.DataFrame]:
+    """The usage rows and rolled-up events of `days` ("usage", "events"); in process when they are few."""
+    listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(days))  # dates, never outside text
+    queries = {n: (f"{SNAPSHOT[n][0]} WHERE day IN ({listed})", SNAPSHOT[n][1]) for n in ("usage", "events")}
+    return read_frames(engine, queries, small=len(days) <= 2)
 
 
 def read_usage(engine: Engine) -> pl.DataFrame:

@@ -198,3 +198,15 @@ class SyncRun(SQLModel, table=True):
     status: str = "running"  # running | ok | failed
     rows_written: int = 0
     error: str = ""
+
+
+class DayVersion(SQLModel, table=True):
+    """The days whose usage or events a write touched, with a counter that changes on each touch.
+
+    Written in the writer's own transaction; the derived ledger cache (`margin_core.ledger_cache`) stamps
+    each day's file with it, so a reader recomputes exactly the days changed since (DESIGN §7, Live).
+    """
+
+    __tablename__ = "day_version"
+    day: date = Field(primary_key=True)
+    version: int = Field(default=0, sa_type=BigInteger)

@@ -1,0 +1,302 @@
+"""The derived, day-partitioned ledger beside the store (DESIGN §7, Live).
+
+Attribution is decided per provider and day (DESIGN §4.2), so a day is a natural partition: each day's
+ledger rows, unattributed rows and unpriced tokens are one Parquet file in the cache folder (beside a SQLite
+file; under data/cache/<hash of the URL> for PostgreSQL), stamped with what it was computed from: the
+store's id, the day's version (`day_version`, moved by every write that touches the day, in the writer's
+own transaction) and the rules digest (mappings, customer links, price overrides, the price package's
+version and the engine's code). A reader recomputes only the days of its range whose file is missing,
+unreadable or stamped otherwise, and reads only the days of its range. The cache is never the truth:
+deleting it changes no number.
+
+Files are written under a temporary name and renamed (atomic on POSIX), so a reader never sees half a file,
+and several processes may rebuild at once: the last rename wins, and both wrote the same rows. The day
+versions are read before the data, so a write landing in between makes a file look stale, never fresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Engine
+
+from margin_core import schemas, settings
+from margin_core.schemas import TOKEN_COLUMNS
+
+PARTS = ("ledger", "unattributed", "unpriced")
+UNPRICED = pl.Schema(
+    {"day": pl.Date, "provider": pl.String, "model": pl.String, **dict.fromkeys(TOKEN_COLUMNS, pl.Int64)}
+)
+# One file holds every part of a day: the union of their columns, `part` naming each row's frame, and one
+# `part == "stamp"` row carrying the stamp the day was computed from.
+FILE_SCHEMA = pl.Schema(
+    [
+        ("part", pl.String),
+        ("stamp", pl.String),
+        *schemas.LEDGER.items(),
+        *((name, dtype) for name, dtype in schemas.UNATTRIBUTED.items() if name not in schemas.LEDGER),
+    ]
+)
+_CODE = ("engine/attribution.py", "engine/pricing.py", "engine/money.py", "prices.py", "schemas.py", "ledger_cache.py")
+_MEMO_DAYS = 4_000  # per-day frames kept in memory by stamp: the app's next snapshot reuses the unchanged days
+
+
+@dataclass(frozen=True, slots=True)
+class DayFrames:
+    """The derived frames of some days: LEDGER, UNATTRIBUTED and UNPRICED rows."""
+
+    ledger: pl.DataFrame
+    unattributed: pl.DataFrame
+    unpriced: pl.DataFrame
+
+
+@dataclass(slots=True)
+class Stats:
+    """What this process did: days recomputed from the store and day files read (tests and the bench)."""
+
+    recomputed: list[date] = field(default_factory=list)
+    files_read: int = 0
+    files_rejected: int = 0
+
+
+stats = Stats()
+_memo: OrderedDict[tuple[date, str], DayFrames] = OrderedDict()
+
+
+def resolve_aliases(frame: pl.DataFrame, aliases: pl.DataFrame) -> pl.DataFrame:
+    """Replace app customer ids with the Stripe ids they are linked to (DESIGN §8)."""
+    if aliases.is_empty():
+        return frame
+    return (
+        frame.join(aliases.rename({"alias": "customer_id", "customer_id": "_linked"}), on="customer_id", how="left")
+        .with_columns(pl.coalesce("_linked", "customer_id").alias("customer_id"))
+        .drop("_linked")
+    )
+
+
+def rules_digest(*, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl.DataFrame) -> str:
+    """What every day's attribution depends on besides its own rows; any change invalidates every day."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    for frame in (mappings, aliases, overrides):
+        digest.update(frame.sort(frame.columns).write_csv().encode())
+    digest.update(version("genai-prices").encode())
+    root = Path(__file__).parent
+    for name in _CODE:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def cache_folder(engine: Engine) -> Path | None:
+    """The cache folder of a store: beside a SQLite file, else data/cache/<hash of the URL>; None in memory."""
+    url = engine.url
+    override = os.environ.get("MARGIN_CACHE_DIR")
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:"):
+            return None
+        if not override:
+            path = Path(database).resolve()
+            return path.parent / f"{path.name}.days"
+    key = hashlib.sha256(url.render_as_string(hide_password=False).encode()).hexdigest()[:16]
+    return (Path(override) if override else settings.DATA_DIR / "cache") / key
+
+
+@dataclass(frozen=True, slots=True)
+class DayLedger:
+    """The derived ledger of one store snapshot: day versions read once, days computed or read on demand."""
+
+    engine: Engine
+    store_id: str
+    versions: dict[date, int]  # every day with usage or events
+    mappings: pl.DataFrame  # customer links resolved
+    aliases: pl.DataFrame
+    overrides: pl.DataFrame
+    digest: str
+    folder: Path | None
+
+    def days(self, start: date | None, end: date | None) -> list[date]:
+        """The days of [start, end) that hold data (every day when both are None)."""
+        return sorted(d for d in self.versions if (start is None or d >= start) and (end is None or d < end))
+
+    def stamp(self, day: date) -> str:
+        return f"{self.store_id}/{self.versions[day]}/{self.digest}"
+
+    def frames(self, start: date | None, end: date | None) -> DayFrames:
+        """Every part of the range's days: from memory, else the day files, else recomputed and written."""
+        wanted = self.days(start, end)
+        found: dict[date, DayFrames] = {}
+        for day in wanted:
+            cached = _memo.get((day, self.stamp(day)))
+            if cached is not None:
+                _memo.move_to_end((day, self.stamp(day)))
+                found[day] = cached
+        to_read = [d for d in wanted if d not in found]
+        if to_read and self.folder is not None:
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                for day, frames in zip(to_read, pool.map(self._read, to_read), strict=True):
+                    if frames is not None:
+                        found[day] = frames
+        stale = [d for d in wanted if d not in found]
+        if stale:
+            stats.recomputed.extend(stale)
+            computed = compute_days(
+                self.engine, stale, mappings=self.mappings, aliases=self.aliases, overrides=self.overrides
+            )
+            for day in stale:
+                found[day] = computed[day]
+                if self.folder is not None:
+                    self._write(day, computed[day])
+        for day in wanted:
+            _remember((day, self.stamp(day)), found[day])
+        return _concat([found[d] for d in wanted])
+
+    def _path(self, day: date) -> Path:
+        assert self.folder is not None
+        return self.folder / f"{day.isoformat()}-{hashlib.sha256(self.stamp(day).encode()).hexdigest()[:20]}.parquet"
+
+    def _read(self, day: date) -> DayFrames | None:
+        """The day's file if it is whole and carries the expected stamp; else None (then recomputed)."""
+        path = self._path(day)
+        if not path.exists():
+            return None
+        try:
+            frame = pl.read_parquet(path)
+            if frame.schema != FILE_SCHEMA:
+                raise ValueError("columns")
+            marks = frame.filter(pl.col("part") == "stamp")
+            if marks.height != 1 or marks["stamp"][0] != self.stamp(day) or (frame["day"] != day).any():
+                raise ValueError("stamp")
+        except Exception:  # truncated, garbage or foreign: never trusted, recomputed and rewritten
+            stats.files_rejected += 1
+            return None
+        stats.files_read += 1
+        return split(frame)
+
+    def _write(self, day: date, frames: DayFrames) -> None:
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(day)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            join(day, frames, stamp=self.stamp(day)).write_parquet(temporary, compression="lz4", statistics=False)
+            os.replace(temporary, path)
+        except OSError:  # a read-only or full disk: the numbers are right anyway, only the next read is slower
+            temporary.unlink(missing_ok=True)
+            return
+        for other in self.folder.glob(f"{day.isoformat()}-*.parquet"):
+            if other != path:
+                other.unlink(missing_ok=True)
+
+
+def join(day: date, frames: DayFrames, *, stamp: str) -> pl.DataFrame:
+    """A day's parts as one frame of FILE_SCHEMA, with its stamp row."""
+    mark = pl.DataFrame({"part": ["stamp"], "stamp": [stamp], "day": [day]}, schema_overrides={"day": pl.Date})
+    parts = [
+        frame.with_columns(pl.lit(part).alias("part"))
+        for part, frame in zip(PARTS, (frames.ledger, frames.unattributed, frames.unpriced), strict=True)
+    ]
+    combined = pl.concat([mark, *parts], how="diagonal_relaxed")
+    return combined.select(
+        pl.col(name).cast(dtype) if name in combined.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in FILE_SCHEMA.items()
+    )
+
+
+def split(frame: pl.DataFrame) -> DayFrames:
+    """A day file's frame back into its parts."""
+    parts = frame.partition_by("part", as_dict=True, include_key=False)
+    empty = pl.DataFrame(schema=FILE_SCHEMA).drop("part")
+
+    def part(name: str, schema: pl.Schema) -> pl.DataFrame:
+        return parts.get((name,), empty).select(schema.names())
+
+    return DayFrames(
+        ledger=part("ledger", schemas.LEDGER),
+        unattributed=part("unattributed", schemas.UNATTRIBUTED),
+        unpriced=part("unpriced", UNPRICED),
+    )
+
+
+def compute_days(
+    engine: Engine, days: Iterable[date], *, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl.DataFrame
+) -> dict[date, DayFrames]:
+    """Attribute `days` from the store's rows (DESIGN §4.1, §4.2): one engine pass over all of them."""
+    from margin_core import prices
+    from margin_core.engine import attribution, pricing
+    from margin_core.store import repo
+
+    days = sorted(set(days))
+    frames = repo.read_days(engine, days)
+    usage, events = frames["usage"], resolve_aliases(frames["events"], aliases)
+    rate_keys = pl.concat(
+        [
+            events.filter(~pl.col("has_cost")).select("provider", "model", "day"),
+            usage.filter(pl.col("cost_source") == "estimated").select("provider", "model", "day"),
+        ]
+    )
+    rates = prices.rate_table(rate_keys, overrides=overrides).lazy()
+    priced_events = attribution.order_events(pricing.price_events(events.lazy(), rates=rates))
+    priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates)
+    led, unattributed = attribution.attribute(priced_usage, events=priced_events, mappings=mappings.lazy())
+    unpriced = (
+        pl.concat(
+            [
+                frame.filter(~pl.col("price_known")).select("day", "provider", "model", *TOKEN_COLUMNS)
+                for frame in (priced_events, priced_usage)
+            ]
+        )
+        .group_by("day", "provider", "model")
+        .agg(pl.col(TOKEN_COLUMNS).sum())
+        .cast(dict(UNPRICED))  # type: ignore[arg-type]
+    )
+    collected = pl.collect_all([led, unattributed, unpriced])
+    by_day = [_by_day(frame) for frame in collected]
+    return {
+        day: DayFrames(
+            ledger=by_day[0].get(day, collected[0].clear()),
+            unattributed=by_day[1].get(day, collected[1].clear()),
+            unpriced=by_day[2].get(day, collected[2].clear()),
+        )
+        for day in days
+    }
+
+
+def _by_day(frame: pl.DataFrame) -> dict[date, pl.DataFrame]:
+    return {key[0]: part for key, part in frame.partition_by("day", as_dict=True).items()}  # type: ignore[misc]
+
+
+def _concat(found: list[DayFrames]) -> DayFrames:
+    if not found:
+        return DayFrames(
+            ledger=pl.DataFrame(schema=schemas.LEDGER),
+            unattributed=pl.DataFrame(schema=schemas.UNATTRIBUTED),
+            unpriced=pl.DataFrame(schema=UNPRICED),
+        )
+    return DayFrames(
+        ledger=pl.concat([f.ledger for f in found], rechunk=False),
+        unattributed=pl.concat([f.unattributed for f in found], rechunk=False),
+        unpriced=pl.concat([f.unpriced for f in found], rechunk=False),
+    )
+
+
+def _remember(key: tuple[date, str], frames: DayFrames) -> None:
+    _memo[key] = frames
+    _memo.move_to_end(key)
+    while len(_memo) > _MEMO_DAYS:
+        _memo.popitem(last=False)
+
+
+def forget() -> None:
+    """Drop this process's in-memory day frames (tests: the next read comes from the files or the store)."""
+    _memo.clear()
