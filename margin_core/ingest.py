@@ -27,8 +27,25 @@ def ensure_not_demo(connection: Connection) -> None:
 
 def import_file(engine: Engine, kind: str, path: Path) -> int:
     """Validate the whole file, then write it in one transaction; return the rows written."""
+    if kind == "events":
+        written = _import_events_columnar(engine, path)
+        if written is not None:
+            return written
     parsed = imports.parse_file(kind, path)
     return write_parsed(engine, parsed)
+
+
+def _import_events_columnar(engine: Engine, path: Path) -> int | None:
+    """The events CSV through polars (`imports_events`); None when the row-by-row parser must decide."""
+    from margin_core.imports_events import parse_events_file
+
+    batch = parse_events_file(path)
+    if batch is None:
+        return None
+    with engine.begin() as connection:
+        ensure_not_demo(connection)
+        repo.set_setting(connection, "workspace_kind", "own")
+    return ingest_frame(engine, batch) if batch.height else 0
 
 
 def write_parsed(engine: Engine, parsed: imports.Parsed) -> int:

@@ -16,6 +16,7 @@ from margin_core.app_actions.clock import as_utc
 from margin_core.app_actions.providers import PROVIDER_NAMES, PROVIDERS
 from margin_core.engine.margins import UNATTRIBUTED
 from margin_core.schemas import TOKEN_COLUMNS
+from margin_core.store import repo
 from margin_core.workspace import Workspace
 
 STATUSES = ("profitable", "break_even", "unprofitable")
@@ -129,8 +130,7 @@ def freshness(engine: Engine, workspace: Workspace) -> pl.DataFrame:
                 )
             )
         }
-    usage_last = dict(workspace.usage.group_by("provider").agg(pl.col("day").max()).iter_rows())
-    events_last = dict(workspace.events.group_by("provider").agg(pl.col("day").max()).iter_rows())
+        usage_last, last_event = repo.last_days(connection, PROVIDERS[:3])
     rows: list[dict[str, Any]] = []
     for provider in PROVIDERS[:3]:
         run = runs.get(provider)
@@ -142,7 +142,6 @@ def freshness(engine: Engine, workspace: Workspace) -> pl.DataFrame:
                 "result": run.status if run else "",
             }
         )
-    last_event = max(events_last.values()) if events_last else None
     rows.append({"source": "SDK events", "last_day": last_event, "last_sync": None, "result": ""})
     stripe = runs.get("stripe")
     last_revenue = workspace.revenue["service_start"].max() if not workspace.revenue.is_empty() else None
@@ -170,7 +169,8 @@ def metadata_keys(workspace: Workspace) -> tuple[list[str], list[str]]:
                 found.update(json.loads(raw))
         return sorted(found)
 
-    return keys(workspace.events["metadata_json"]), keys(workspace.customers["metadata_json"])
+    ledger, _ = reports.ledger(workspace, start=date.min, end=date.max)  # every event is in the ledger
+    return keys(ledger.select("metadata_json").unique().collect().to_series()), keys(workspace.customers["metadata_json"])
 
 
 def dimension_choices(workspace: Workspace) -> dict[str, str]:

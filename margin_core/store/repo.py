@@ -329,6 +329,18 @@ def read_events(engine: Engine) -> pl.DataFrame:
     return read_frame(engine, SNAPSHOT["events"][0], schema=SNAPSHOT["events"][1])
 
 
+def last_days(connection: Connection, providers: Sequence[str]) -> tuple[dict[str, date], date | None]:
+    """The last day with usage per provider and the last day with events (index lookups, no scan)."""
+    usage = {}
+    for provider in providers:
+        day = connection.execute(text("SELECT MAX(day) FROM provider_usage WHERE provider = :p"), {"p": provider})
+        found = day.scalar()
+        if found is not None:
+            usage[provider] = as_date(found)
+    last_event = connection.execute(text("SELECT MAX(day) FROM event_rollup")).scalar()
+    return usage, as_date(last_event) if last_event is not None else None
+
+
 def read_settings(connection: Connection) -> dict[str, str]:
     return {row.key: row.value for row in connection.execute(text("SELECT key, value FROM setting"))}
 
