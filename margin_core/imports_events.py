@@ -22,9 +22,7 @@ from margin_core.store.events import BATCH_COLUMNS
 COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 _MAX_FIELD = 10_000
 _MAX_COUNT_DIGITS = 18  # below 2^63 for sure; a longer count goes to the exact parser
-_TS = (
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"  # what both parsers read alike
-)
+_TS = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"  # what both parsers read alike
 _COST = r"^(\d{1,11}(\.\d{1,18})?|\.\d{1,18})$"  # non-negative, below 10^11 USD: inside every bound
 
 
@@ -65,7 +63,9 @@ def parse_events_file(path: Path) -> pl.DataFrame | None:
 
 def _typed(fields: pl.DataFrame, header: list[str]) -> pl.DataFrame | None:
     meta = [h for h in header if h.startswith("meta_")]
-    text = {name: pl.col(name).str.strip_chars() if name in header else pl.lit("") for name in imports.COLUMNS["events"]}
+    text = {
+        name: pl.col(name).str.strip_chars() if name in header else pl.lit("") for name in imports.COLUMNS["events"]
+    }
     checks = [
         *(text[name] != "" for name in imports.REQUIRED["events"]),
         text["provider"].str.to_lowercase().is_in(list(PROVIDERS)),

@@ -20,14 +20,13 @@ import hashlib
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Engine
 
 from margin_core import schemas, settings
 from margin_core.schemas import TOKEN_COLUMNS
@@ -70,6 +69,8 @@ class Stats:
 
 stats = Stats()
 _memo: OrderedDict[tuple[date, str], DayFrames] = OrderedDict()
+# Reads the store's usage and events of some days (every day for None): "usage" and "events" frames.
+DayReader = Callable[[Sequence[date] | None], dict[str, pl.DataFrame]]
 
 
 def resolve_aliases(frame: pl.DataFrame, aliases: pl.DataFrame) -> pl.DataFrame:
@@ -97,18 +98,19 @@ def rules_digest(*, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl
     return digest.hexdigest()[:24]
 
 
-def cache_folder(engine: Engine) -> Path | None:
-    """The cache folder of a store: beside a SQLite file, else data/cache/<hash of the URL>; None in memory."""
-    url = engine.url
+def cache_folder(url: str, *, sqlite_file: str | None) -> Path | None:
+    """The cache folder of a store: beside a SQLite file, else data/cache/<hash of the URL>; None in memory.
+
+    `sqlite_file` is the path of a SQLite store's file, "" for an in-memory one, None for other databases.
+    """
     override = os.environ.get("MARGIN_CACHE_DIR")
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:"):
+    if sqlite_file is not None:
+        if sqlite_file in ("", ":memory:"):
             return None
         if not override:
-            path = Path(database).resolve()
+            path = Path(sqlite_file).resolve()
             return path.parent / f"{path.name}.days"
-    key = hashlib.sha256(url.render_as_string(hide_password=False).encode()).hexdigest()[:16]
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
     return (Path(override) if override else settings.DATA_DIR / "cache") / key
 
 
@@ -116,7 +118,7 @@ def cache_folder(engine: Engine) -> Path | None:
 class DayLedger:
     """The derived ledger of one store snapshot: day versions read once, days computed or read on demand."""
 
-    engine: Engine
+    read: DayReader
     store_id: str
     versions: dict[date, int]  # every day with usage or events
     mappings: pl.DataFrame  # customer links resolved
@@ -151,7 +153,7 @@ class DayLedger:
         if stale:
             stats.recomputed.extend(stale)
             computed = compute_days(
-                self.engine, stale, mappings=self.mappings, aliases=self.aliases, overrides=self.overrides
+                self.read, stale, mappings=self.mappings, aliases=self.aliases, overrides=self.overrides
             )
             for day in stale:
                 found[day] = computed[day]
@@ -229,15 +231,51 @@ def split(frame: pl.DataFrame) -> DayFrames:
 
 
 def compute_days(
-    engine: Engine, days: Iterable[date], *, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl.DataFrame
+    read: DayReader, days: Iterable[date], *, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl.DataFrame
 ) -> dict[date, DayFrames]:
     """Attribute `days` from the store's rows (DESIGN §4.1, §4.2): one engine pass over all of them."""
+    days = sorted(set(days))
+    usage, events = priced_frames(read(days), aliases=aliases, overrides=overrides)
+    led, unattributed = attribution_of(usage, events, mappings=mappings)
+    unpriced = (
+        pl.concat(
+            [
+                frame.filter(~pl.col("price_known")).select("day", "provider", "model", *TOKEN_COLUMNS)
+                for frame in (events, usage)
+            ]
+        )
+        .group_by("day", "provider", "model")
+        .agg(pl.col(TOKEN_COLUMNS).sum())
+        .cast(dict(UNPRICED))  # type: ignore[arg-type]
+    )
+    collected = pl.collect_all([led, unattributed, unpriced.lazy()])
+    by_day = [_by_day(frame) for frame in collected]
+    return {
+        day: DayFrames(
+            ledger=by_day[0].get(day, collected[0].clear()),
+            unattributed=by_day[1].get(day, collected[1].clear()),
+            unpriced=by_day[2].get(day, collected[2].clear()),
+        )
+        for day in days
+    }
+
+
+def attribution_of(
+    usage: pl.DataFrame, events: pl.DataFrame, *, mappings: pl.DataFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The engine's attribution (DESIGN §4.2) of priced usage and events: the per-day computation."""
+    from margin_core.engine import attribution
+
+    return attribution.attribute(usage.lazy(), events=events.lazy(), mappings=mappings.lazy())
+
+
+def priced_frames(
+    frames: dict[str, pl.DataFrame], *, aliases: pl.DataFrame, overrides: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Usage with estimated rows priced and events with their own cost, ids linked (DESIGN §4.1, §8)."""
     from margin_core import prices
     from margin_core.engine import attribution, pricing
-    from margin_core.store import repo
 
-    days = sorted(set(days))
-    frames = repo.read_days(engine, days)
     usage, events = frames["usage"], resolve_aliases(frames["events"], aliases)
     rate_keys = pl.concat(
         [
@@ -248,28 +286,8 @@ def compute_days(
     rates = prices.rate_table(rate_keys, overrides=overrides).lazy()
     priced_events = attribution.order_events(pricing.price_events(events.lazy(), rates=rates))
     priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates)
-    led, unattributed = attribution.attribute(priced_usage, events=priced_events, mappings=mappings.lazy())
-    unpriced = (
-        pl.concat(
-            [
-                frame.filter(~pl.col("price_known")).select("day", "provider", "model", *TOKEN_COLUMNS)
-                for frame in (priced_events, priced_usage)
-            ]
-        )
-        .group_by("day", "provider", "model")
-        .agg(pl.col(TOKEN_COLUMNS).sum())
-        .cast(dict(UNPRICED))  # type: ignore[arg-type]
-    )
-    collected = pl.collect_all([led, unattributed, unpriced])
-    by_day = [_by_day(frame) for frame in collected]
-    return {
-        day: DayFrames(
-            ledger=by_day[0].get(day, collected[0].clear()),
-            unattributed=by_day[1].get(day, collected[1].clear()),
-            unpriced=by_day[2].get(day, collected[2].clear()),
-        )
-        for day in days
-    }
+    collected = pl.collect_all([priced_usage, priced_events])
+    return collected[0], collected[1]
 
 
 def _by_day(frame: pl.DataFrame) -> dict[date, pl.DataFrame]:

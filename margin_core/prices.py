@@ -11,7 +11,6 @@ from decimal import Decimal
 from functools import lru_cache
 
 import polars as pl
-from genai_prices import Usage, calc_price
 
 from margin_core import schemas
 
@@ -45,6 +44,8 @@ def package_rates(provider: str, model: str, day: date) -> Rates | None:
 def _static_rates(provider: str, model: str) -> Rates | None:
     # Most models have one price for all time; only models with dated prices need a lookup per day.
     try:
+        from genai_prices import Usage, calc_price  # imported on first price: the CLI starts without it
+
         found = calc_price(Usage(input_tokens=_PROBE), model_ref=model, provider_id=_GENAI_PROVIDER.get(provider))
     except LookupError:
         return None
@@ -55,6 +56,8 @@ def _static_rates(provider: str, model: str) -> Rates | None:
 
 @lru_cache(maxsize=65_536)
 def _dated_rates(provider: str, model: str, day: date) -> Rates | None:
+    from genai_prices import Usage, calc_price
+
     when = datetime.combine(day, time(12), tzinfo=UTC)
     provider_id = _GENAI_PROVIDER.get(provider)
     probes = (

@@ -10,17 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TypeVar
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
-from sqlalchemy import Engine, text
 
 from margin_core import schemas
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
-from margin_core.ledger_cache import DayLedger, cache_folder, resolve_aliases, rules_digest
+from margin_core.ledger_cache import DayLedger, DayReader, cache_folder, priced_frames, resolve_aliases, rules_digest
 from margin_core.schemas import TOKEN_COLUMNS
-from margin_core.store import db, repo
+from margin_core.store import light
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 T = TypeVar("T")
 
@@ -74,6 +78,17 @@ class Workspace:
 
 def load_workspace(engine: Engine) -> Workspace:
     """Read the store's small frames and its day versions (before any day's rows: see `ledger_cache`)."""
+    from sqlalchemy import text
+
+    from margin_core.store import repo
+
+    url = engine.url
+    sqlite_file = (url.database or "") if url.get_backend_name() == "sqlite" else None
+    if sqlite_file not in (None, "", ":memory:"):
+        try:
+            return load_workspace_file(str(sqlite_file))
+        except light.NotReady:
+            pass
     with engine.begin() as connection:
         store_id = repo.store_id(connection)
     with engine.connect() as connection:
@@ -81,18 +96,82 @@ def load_workspace(engine: Engine) -> Workspace:
         versions = repo.day_versions(connection)
         settings = repo.read_settings(connection)
         overrides = repo.read_price_overrides(connection)
-    frames = repo.read_small_frames(engine)
+    return _assemble(
+        frames=repo.read_small_frames(engine),
+        read=partial(repo.read_days, engine),
+        folder=cache_folder(url.render_as_string(hide_password=False), sqlite_file=sqlite_file),
+        store_id=store_id,
+        version=version,
+        versions=versions,
+        settings=settings,
+        overrides=overrides,
+    )
+
+
+def load_workspace_url(url: str | None) -> Workspace:
+    """`load_workspace` for a URL; a SQLite file is read without SQLAlchemy (a CLI report starts fast)."""
+    from margin_core import settings
+
+    url = url or settings.database_url()
+    if url.startswith("sqlite:///") and "?" not in url:
+        database = url.removeprefix("sqlite:///")
+        if database not in ("", ":memory:"):
+            try:
+                return load_workspace_file(database)
+            except light.NotReady:  # no file yet, or tables of an older version: SQLAlchemy creates them
+                pass
+    from margin_core.store.db import make_engine
+
+    return load_workspace(make_engine(url))
+
+
+def load_workspace_file(database: str) -> Workspace:
+    """`load_workspace` of a SQLite store file through the stdlib driver; NotReady when it is not one."""
+    connection = light.connect(database)
+    try:
+        store_id = light.store_id(connection)
+        connection.execute("BEGIN")  # one snapshot: the day versions before any day's rows
+        settings = light.settings(connection)
+        versions = light.day_versions(connection)
+        overrides = light.price_overrides(connection)
+        frames = light.read_small_frames(connection)
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+    return _assemble(
+        frames=frames,
+        read=partial(light.read_days, database),
+        folder=cache_folder(f"sqlite:///{database}", sqlite_file=database),
+        store_id=store_id,
+        version=int(settings.get("data_version", "0")),
+        versions=versions,
+        settings=settings,
+        overrides=overrides,
+    )
+
+
+def _assemble(
+    *,
+    frames: dict[str, pl.DataFrame],
+    read: DayReader,
+    folder: Path | None,
+    store_id: str,
+    version: int,
+    versions: dict[date, int],
+    settings: dict[str, str],
+    overrides: pl.DataFrame,
+) -> Workspace:
     aliases = frames["aliases"]
     mappings = _resolve(frames["mappings"], aliases)
     days = DayLedger(
-        engine=engine,
+        read=read,
         store_id=store_id,
         versions=versions,
         mappings=mappings,
         aliases=aliases,
         overrides=overrides,
         digest=rules_digest(mappings=mappings, aliases=aliases, overrides=overrides),
-        folder=cache_folder(engine),
+        folder=folder,
     )
     return Workspace(
         days=days,
@@ -108,21 +187,7 @@ def load_workspace(engine: Engine) -> Workspace:
 
 def _load_bulk(workspace: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every usage row and event of the store, priced (the pages that list models or metadata keys)."""
-    from margin_core import prices
-    from margin_core.engine import attribution, pricing
-
-    frames = db.read_frames(workspace.days.engine, {n: repo.SNAPSHOT[n] for n in ("usage", "events")})
-    usage, events = frames["usage"], _resolve(frames["events"], workspace.days.aliases)
-    rate_keys = pl.concat(
-        [
-            events.filter(~pl.col("has_cost")).select("provider", "model", "day"),
-            usage.filter(pl.col("cost_source") == "estimated").select("provider", "model", "day"),
-        ]
-    )
-    rates = prices.rate_table(rate_keys, overrides=workspace.price_overrides).lazy()
-    priced_events = attribution.order_events(pricing.price_events(events.lazy(), rates=rates)).collect()
-    priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates).collect()
-    return priced_usage, priced_events
+    return priced_frames(workspace.days.read(None), aliases=workspace.days.aliases, overrides=workspace.price_overrides)
 
 
 _resolve = resolve_aliases

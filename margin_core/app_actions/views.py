@@ -170,7 +170,8 @@ def metadata_keys(workspace: Workspace) -> tuple[list[str], list[str]]:
         return sorted(found)
 
     ledger, _ = reports.ledger(workspace, start=date.min, end=date.max)  # every event is in the ledger
-    return keys(ledger.select("metadata_json").unique().collect().to_series()), keys(workspace.customers["metadata_json"])
+    event_metadata = ledger.select("metadata_json").unique().collect().to_series()
+    return keys(event_metadata), keys(workspace.customers["metadata_json"])
 
 
 def dimension_choices(workspace: Workspace) -> dict[str, str]:

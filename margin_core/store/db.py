@@ -7,12 +7,7 @@ a child process (`sqlite_reader` says why), in-memory SQLite (tests) through SQL
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
-import subprocess
-import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,12 +18,8 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine
 
 from margin_core import settings
-from margin_core.errors import MarginError
-
-
-class StoreReadError(MarginError):
-    """A bulk read of the store failed."""
-
+from margin_core.store import light
+from margin_core.store.light import StoreReadError as StoreReadError
 
 _ENGINES: dict[str, Engine] = {}
 
@@ -102,61 +93,6 @@ def read_frames(engine: Engine, queries: Mapping[str, Query], *, small: bool = F
     return {name: _conform(raw[name], schema) for name, (_, schema) in queries.items()}
 
 
-def _read_sqlite_in_child(database: str, queries: Mapping[str, str]) -> dict[str, pl.DataFrame]:
-    """Read the queries in up to two child processes at once, the largest first on its own."""
-    groups = _balance(database, queries, workers=min(2, os.cpu_count() or 1))
-    with tempfile.TemporaryDirectory(prefix="margin-read-") as out:
-        children = [
-            subprocess.Popen(
-                [sys.executable, "-m", "margin_core.store.sqlite_reader", database, out],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=settings.REPO_ROOT,
-            )
-            for _ in groups
-        ]
-        failures = []
-        for child, group in zip(children, groups, strict=True):
-            _, stderr = child.communicate(json.dumps([[name, queries[name]] for name in group]))
-            if child.returncode != 0:
-                failures.append(stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {child.returncode}")
-        if failures:
-            raise StoreReadError(f"reading the store {database} failed: {failures[0]}")
-        # rechunk copies the frames into memory before the folder goes
-        return {name: pl.read_ipc(Path(out) / f"{name}.arrow").rechunk() for name in queries}
-
-
-def _balance(database: str, queries: Mapping[str, str], *, workers: int) -> list[list[str]]:
-    """Split the queries into `workers` groups of about equal rows (greedy, largest first)."""
-    if workers <= 1 or len(queries) <= 1:
-        return [list(queries)]
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        rows = {
-            name: connection.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0] for name, sql in queries.items()
-        }
-    groups: list[list[str]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for name in sorted(rows, key=rows.__getitem__, reverse=True):
-        lightest = loads.index(min(loads))
-        groups[lightest].append(name)
-        loads[lightest] += rows[name]
-    return [group for group in groups if group]
-
-
-def _conform(raw: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
-    if raw.is_empty():
-        return pl.DataFrame(schema=schema)
-    return raw.select(_cast(name, dtype, raw.schema[name]) for name, dtype in schema.items())
-
-
-def _cast(name: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
-    column = pl.col(name)
-    if dtype == pl.Date and source == pl.String:
-        return column.str.to_date("%Y-%m-%d").alias(name)
-    if dtype == pl.Boolean and source != pl.Boolean:
-        return (column.cast(pl.Int64) != 0).alias(name)
-    if isinstance(dtype, pl.Datetime) and source == pl.String:
-        return column.str.to_datetime(time_zone="UTC").alias(name)
-    return column.cast(dtype).alias(name)
+# The SQLite file reads and the dtype rules live in `light` (no SQLAlchemy: the CLI's report starts without it).
+_read_sqlite_in_child = light.read_in_child
+_conform = light.conform

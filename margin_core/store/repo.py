@@ -16,7 +16,8 @@ import polars as pl
 from sqlalchemy import Connection, Engine, text
 
 from margin_core import currency, prices, schemas
-from margin_core.store.db import Query, read_frame, read_frames
+from margin_core.store.db import read_frame, read_frames
+from margin_core.store.light import BULK, CUSTOMER_COLUMNS, SNAPSHOT, day_queries
 
 USAGE_KEY = schemas.USAGE_KEY
 USAGE_VALUES = (
@@ -30,7 +31,6 @@ USAGE_VALUES = (
     "cost_source",
     "source",
 )
-CUSTOMER_COLUMNS = ("customer_id", "name", "email", "tier", "segment", "region", "metadata_json", "source")
 REVENUE_COLUMNS = (
     "source_id",
     "kind",
@@ -288,19 +288,6 @@ def upsert_price_override(connection: Connection, row: Sequence[Any]) -> int:
 # --- reads --------------------------------------------------------------------------------------
 
 
-API_KEYS = pl.Schema({"provider": pl.String, "api_key_id": pl.String, "name": pl.String, "project_id": pl.String})
-_USAGE_COLUMNS = ", ".join(c if c != "usage_id" else "id AS usage_id" for c in schemas.USAGE.names())
-SNAPSHOT: dict[str, Query] = {
-    "usage": (f"SELECT {_USAGE_COLUMNS} FROM provider_usage", schemas.USAGE),
-    "events": (f"SELECT {', '.join(schemas.EVENTS.names())} FROM event_rollup", schemas.EVENTS),
-    "mappings": ("SELECT provider, dimension, value, customer_id FROM usage_mapping", schemas.MAPPINGS),
-    "customers": (f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customer", schemas.CUSTOMERS),
-    "aliases": ("SELECT alias, customer_id FROM customeralias", schemas.ALIASES),
-    "revenue": (f"SELECT {', '.join(schemas.REVENUE.names())} FROM revenue_line", schemas.REVENUE),
-    "api_keys": ("SELECT provider, api_key_id, name, project_id FROM api_key_label", API_KEYS),
-}
-
-
 def read_snapshot(engine: Engine) -> dict[str, pl.DataFrame]:
     """Every bulk frame of the store in one read (SNAPSHOT's names)."""
     return read_frames(engine, SNAPSHOT)
@@ -309,14 +296,12 @@ def read_snapshot(engine: Engine) -> dict[str, pl.DataFrame]:
 def read_small_frames(engine: Engine) -> dict[str, pl.DataFrame]:
     """The frames of a snapshot that are not bulk (mappings, customers, aliases, revenue lines, key names),
     in process: the derived ledger stands for usage and events (`margin_core.ledger_cache`)."""
-    return read_frames(engine, {n: q for n, q in SNAPSHOT.items() if n not in ("usage", "events")}, small=True)
+    return read_frames(engine, {n: q for n, q in SNAPSHOT.items() if n not in BULK}, small=True)
 
 
-def read_days(engine: Engine, days: Sequence[date]) -> dict[str, pl.DataFrame]:
-    """The usage rows and rolled-up events of `days` ("usage", "events"); in process when they are few."""
-    listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(days))  # dates, never outside text
-    queries = {n: (f"{SNAPSHOT[n][0]} WHERE day IN ({listed})", SNAPSHOT[n][1]) for n in ("usage", "events")}
-    return read_frames(engine, queries, small=len(days) <= 2)
+def read_days(engine: Engine, days: Sequence[date] | None) -> dict[str, pl.DataFrame]:
+    """The usage rows and rolled-up events of `days` (every day when None); in process when they are few."""
+    return read_frames(engine, day_queries(days), small=days is not None and len(days) <= 2)
 
 
 def read_usage(engine: Engine) -> pl.DataFrame:
