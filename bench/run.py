@@ -1,13 +1,23 @@
-"""Timings of DESIGN §7 on a generated store: cold load, every report warm (31 and 90 days), cold CLI.
+"""The figures of DESIGN §7 (v3 Live) in one run, on a store it generates or is given.
 
-python bench/generate.py --db sqlite:///bench/out/l.db --events 10000000
-python bench/run.py --db sqlite:///bench/out/l.db --start 2026-06-01
+    python bench/run.py --db sqlite:////work/bench-out/l2m.db            # a store from bench/generate.py
+    python bench/run.py --generate 2000000 --out /work/bench-out/run2m   # generate one first
+
+Prints: the events CSV import rate (a new process, a fresh store); a full rebuild of the derived day ledger
+from an empty cache; cold `report customers` over 31 and 90 days as new processes (the cache built) against
+a new DuckDB process computing it from the canonical CSVs, with their ratio; the app's refresh after an SDK
+batch of 50,000 events on one day (from the batch's commit to the Overview's use cases returning); peak
+memory of the processes; the cache's size on disk. Times are medians of --repeat runs.
+
+The refresh step writes 50,000 events into the store it is given (new event ids on each run).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -19,95 +29,194 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import duckdb_reference  # noqa: E402
+import generate  # noqa: E402
+import polars as pl  # noqa: E402
 
-from margin_core import reports  # noqa: E402
+from margin_core import app_actions, insights, ledger_cache, reports  # noqa: E402
 from margin_core.store.db import make_engine  # noqa: E402
+from margin_core.store.events import BATCH_COLUMNS, ingest_frame  # noqa: E402
 from margin_core.workspace import load_workspace  # noqa: E402
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _process(args: list[str]) -> tuple[float, int, str]:
+    """Run a new Python process: (seconds, peak resident MiB, stdout)."""
+    began = time.perf_counter()
+    child = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    out = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(args)}")
+    return elapsed, usage.ru_maxrss // 1024, out
+
+
+def _median(runs: list[float]) -> str:
+    return f"{statistics.median(runs):.2f}s (runs {', '.join(f'{r:.2f}' for r in runs)})"
+
+
+def _report_args(db: str, start: date, end: date) -> list[str]:
+    return ["-m", "margin_core", "--db", db, "report", "customers", "--start", str(start), "--end", str(end)]
+
+
+def import_rate(out: Path, *, events: int, start: date) -> None:
+    """The canonical events CSV imported by `python -m margin_core import events` into a fresh store."""
+    csv = out / f"events-{events}.csv"
+    if not csv.exists():
+        frame = generate.events_batch(0, events, start=start)
+        frame.select(
+            pl.concat_str(pl.lit("ev_"), pl.col("i").cast(pl.String)).alias("event_id"),
+            (
+                pl.col("day").cast(pl.String)
+                + "T"
+                + (pl.col("i") % 24).cast(pl.String).str.zfill(2)
+                + ":"
+                + (pl.col("i") % 60).cast(pl.String).str.zfill(2)
+                + ":07Z"
+            ).alias("ts"),
+            "customer_id",
+            "feature",
+            "provider",
+            "model",
+            "api_key_id",
+            "input_tokens",
+            "cached_input_tokens",
+            "cache_write_tokens",
+            "output_tokens",
+            pl.when(pl.col("has_cost")).then(pl.lit("0.001234")).otherwise(None).alias("cost_usd"),
+            pl.when(pl.col("c") % 2 == 0).then(pl.lit("prod")).otherwise(pl.lit("batch")).alias("meta_env"),
+        ).write_csv(csv)
+    store = out / "import.db"
+    for path in out.glob("import.db*"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    elapsed, peak, _ = _process(["-m", "margin_core", "--db", f"sqlite:///{store}", "import", "events", str(csv)])
+    print(
+        f"events CSV import: {events:,} events in {elapsed:.2f}s as a new process = {events / elapsed:,.0f} events/s "
+        f"(target > 100,000/s); peak {peak} MiB"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", help="a store from bench/generate.py (else --generate)")
+    parser.add_argument("--generate", type=int, help="generate a store with this many events under --out")
+    parser.add_argument("--out", type=Path, default=Path("/work/bench-out/run"))
     parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 6, 1))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--import-events", type=int, default=1_000_000)
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.db is None:
+        if not args.generate:
+            raise SystemExit("give --db or --generate N")
+        store = args.out / f"l{args.generate}.db"
+        if not store.exists():
+            generate.generate(f"sqlite:///{store}", events=args.generate, start=args.start)
+        args.db = f"sqlite:///{store}"
     engine = make_engine(args.db)
-    began = time.perf_counter()
-    workspace = load_workspace(engine)
-    load_s = time.perf_counter() - began
+    database = Path(engine.url.database or "")
+    size = sum(p.stat().st_size for p in database.parent.glob(database.name + "*") if p.is_file())
+    with engine.connect() as connection:
+        from sqlalchemy import text
+
+        events = connection.execute(text("SELECT SUM(requests), COUNT(*) FROM event_rollup")).one()
+        usage = connection.execute(text("SELECT COUNT(*) FROM provider_usage")).scalar()
     print(
-        f"store frames: events {workspace.events.height:,} rows, usage {workspace.usage.height:,} rows, "
-        f"revenue {workspace.revenue.height:,} lines; cold load in-process {load_s:.2f}s (target < 10 s)"
+        f"store {args.db}: {events[0]:,} events ({events[1]:,} rolled-up rows), {usage:,} usage rows, "
+        f"{size / 2**30:.2f} GiB"
     )
-    began = time.perf_counter()
-    reports.prepare(workspace)
-    print(f"attribution of the whole snapshot (once per store version): {time.perf_counter() - began:.2f}s")
-    for days in (31, 90):
-        end = args.start + timedelta(days=days)
-        timings = {}
-        for kind in reports.REPORT_KINDS:
-            t = time.perf_counter()
-            reports.report(workspace, kind, start=args.start, end=end)
-            timings[kind] = time.perf_counter() - t
-        total = sum(timings.values())
-        detail = ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
-        print(f"{days}-day range: every report warm in {total:.2f}s (target < 1 s) [{detail}]")
-    end = args.start + timedelta(days=90)
-    t = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "margin_core",
-            "--db",
-            args.db,
-            "report",
-            "customers",
-            "--start",
-            str(args.start),
-            "--end",
-            str(end),
-        ],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        env=os.environ.copy(),
+
+    import_rate(args.out, events=args.import_events, start=args.start)
+
+    folder = ledger_cache.cache_folder(str(engine.url), sqlite_file=str(database))
+    assert folder is not None
+    end31, end90 = args.start + timedelta(days=31), args.start + timedelta(days=90)
+    rebuilds, peaks = [], []
+    for _ in range(args.repeat):
+        shutil.rmtree(folder, ignore_errors=True)
+        elapsed, peak, _ = _process(_report_args(args.db, args.start, end90))
+        rebuilds.append(elapsed)
+        peaks.append(peak)
+    cache_size = sum(p.stat().st_size for p in folder.glob("*.parquet"))
+    print(
+        f"full rebuild from an empty cache (`report customers` 90 d, a new process): {_median(rebuilds)}; "
+        f"peak {max(peaks)} MiB"
     )
-    print(f"cold CLI `report customers` over 90 days as a new process: {time.perf_counter() - t:.2f}s")
-    csv = ROOT / "bench" / "out" / "csv"
+    print(f"cache on disk: {cache_size / 2**20:.1f} MiB in {len(list(folder.glob('*.parquet')))} day files ({folder})")
+
+    csv = args.out / "csv"
     subprocess.run(
         [sys.executable, str(ROOT / "bench" / "duckdb_reference.py"), "export", "--db", args.db, "--out", str(csv)],
         check=True,
         stdout=subprocess.DEVNULL,
+        env=ENV,
     )
-    t = time.perf_counter()
-    reference = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "duckdb_reference.py"),
-            "run",
-            "--csv",
-            str(csv),
-            "--start",
-            str(args.start),
-            "--end",
-            str(end),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    for label, end in (("31 d", end31), ("90 d", end90)):
+        ours, duck, peak_ours, peak_duck = [], [], [], []
+        reference = ""
+        for _ in range(args.repeat):
+            elapsed, peak, _ = _process(_report_args(args.db, args.start, end))
+            ours.append(elapsed)
+            peak_ours.append(peak)
+            ref = ["bench/duckdb_reference.py", "run", "--csv", str(csv), "--start", str(args.start), "--end", str(end)]
+            elapsed, peak, reference = _process(ref)
+            duck.append(elapsed)
+            peak_duck.append(peak)
+        ratio = statistics.median(ours) / statistics.median(duck)
+        table = reports.customer_margins(load_workspace(engine), start=args.start, end=end)
+        digest = duckdb_reference.digest(table.select("customer_id", "revenue_micros", "cost_micros").rows())
+        same = "identical" if f"digest {digest}" in reference else "DIFFERENT"
+        print(
+            f"cold `report customers` {label}: margin {_median(ours)}, peak {max(peak_ours)} MiB | DuckDB process "
+            f"{_median(duck)}, peak {max(peak_duck)} MiB | ratio {ratio:.2f} (target <= 0.50); per-customer "
+            f"figures {same}"
+        )
+
+    refresh(engine, start=args.start, repeat=args.repeat)
+
+
+def refresh(engine: object, *, start: date, repeat: int) -> None:
+    """The app: a workspace per store version; after an SDK batch of 50,000 events on one day, the time from the
+    batch's commit to the Overview's use cases returning for the last 31 days (the days before in memory)."""
+    from sqlalchemy import Engine
+
+    assert isinstance(engine, Engine)
+    workspace = app_actions.load(engine)
+    days = sorted(workspace.days.versions)
+    end = days[-1] + timedelta(days=1)
+    first = end - timedelta(days=31)
+
+    def overview() -> None:
+        ws = app_actions.load(engine)  # a new store version: a new snapshot, as pages/_data does
+        table = app_actions.customer_table(ws, start=first, end=end)
+        before_start, before_end = app_actions.previous_range(first, end)
+        app_actions.customer_table(ws, start=before_start, end=before_end)
+        reports.over_time(ws, start=first, end=end)
+        insights.top_insights(
+            daily=app_actions.ledger_summary(ws, start=first, end=end),
+            customers=table,
+            models=reports.report(ws, "models", start=first, end=end),
+        )
+        app_actions.freshness(engine, ws)
+
+    overview()  # the running app has every day in memory
+    timings, recomputed = [], []
+    for run in range(repeat):
+        batch = generate.events_batch(10**12 + time.time_ns() % 10**9 * 1_000 + run * 100_000, 50_000, start=start)
+        batch = batch.with_columns(pl.lit(days[-3]).alias("day")).select(BATCH_COLUMNS)
+        ledger_cache.stats.recomputed.clear()
+        ingest_frame(engine, batch)  # committed when it returns
+        began = time.perf_counter()
+        overview()
+        timings.append(time.perf_counter() - began)
+        recomputed.append(len(ledger_cache.stats.recomputed))
     print(
-        f"reference: a new DuckDB process loading the CSVs and running `customers` over 90 days: "
-        f"{time.perf_counter() - t:.2f}s ({reference.splitlines()[0]})"
+        f"app refresh after an SDK batch of 50,000 events on {days[-3]}: Overview's use cases (31 d and the 31 d "
+        f"before) {_median(timings)} (target < 1 s); days recomputed per refresh {recomputed}"
     )
-    table = reports.customer_margins(workspace, start=args.start, end=end)
-    ours = duckdb_reference.digest(table.select("customer_id", "revenue_micros", "cost_micros").rows())
-    same = "identical" if f"digest {ours}" in reference else "DIFFERENT"
-    print(f"per-customer revenue and cost, engine vs DuckDB: {same}")
-    database = make_engine(args.db).url.database
-    if database:
-        size = sum(p.stat().st_size for p in Path(database).parent.glob(Path(database).name + "*"))
-        print(f"store file(s): {size / 2**30:.2f} GiB (target < 2 GB)")
 
 
 if __name__ == "__main__":

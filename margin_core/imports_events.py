@@ -22,7 +22,8 @@ from margin_core.store.events import BATCH_COLUMNS
 COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 _MAX_FIELD = 10_000
 _MAX_COUNT_DIGITS = 18  # below 2^63 for sure; a longer count goes to the exact parser
-_TS = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"  # what both parsers read alike
+# What both parsers read alike: a date (checked by polars), a valid time, an optional Z or valid offset.
+_TS = r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
 _COST = r"^(\d{1,11}(\.\d{1,18})?|\.\d{1,18})$"  # non-negative, below 10^11 USD: inside every bound
 
 
@@ -32,30 +33,33 @@ def parse_events_file(path: Path) -> pl.DataFrame | None:
         raw = path.read_bytes()
     except OSError:
         return None
-    if b'"' in raw or b"\x00" in raw or b"\r" in raw.replace(b"\r\n", b"\n"):
-        return None
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if any(mark in raw for mark in (b'"', b"\x00", b"\r", b"\x01")):
+        return None  # quoting, NUL bytes, other line ends: the exact parser's cases
     try:
-        content = raw.decode("utf-8").removeprefix("\ufeff")
+        raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    lines = content.replace("\r\n", "\n").split("\n")
-    header = next(csv.reader(io.StringIO(lines[0]))) if lines and lines[0] else []
-    header = [h.strip() for h in header]
+    first = raw.split(b"\n", 1)[0].decode()
+    header = [h.strip() for h in next(csv.reader(io.StringIO(first)))] if first.strip() else []
     try:
         imports._check_header("events", header, str(path))
     except Exception:
         return None
-    body = pl.Series("line", lines[1:], dtype=pl.String)
-    frame = body.to_frame().with_columns(pl.col("line").str.count_matches(",", literal=True).alias("commas"))
-    blank = pl.col("line").str.replace_all(",", "", literal=True).str.strip_chars() == ""
-    frame = frame.filter(~blank)
-    if frame.is_empty():
-        return pl.DataFrame(schema=_batch_schema())
-    if (frame["commas"] != len(header) - 1).any():
+    # polars' CSV reader twice: whole lines (each line's field count) and the fields themselves
+    lines = pl.read_csv(
+        raw, has_header=False, separator="\x01", quote_char=None, infer_schema=False, new_columns=["line"]
+    ).slice(1)
+    blank = pl.col("line").is_null() | (pl.col("line").str.replace_all(",", "", literal=True).str.strip_chars() == "")
+    commas = lines.filter(~blank).select(pl.col("line").str.count_matches(",", literal=True))
+    if (commas.to_series() != len(header) - 1).any():
         return None
-    fields = frame.select(
-        pl.col("line").str.split_exact(",", len(header) - 1).struct.rename_fields(header).alias("f")
-    ).unnest("f")
+    fields = pl.read_csv(raw, infer_schema=False, quote_char=None, new_columns=header).with_columns(
+        pl.all().fill_null("")
+    )
+    fields = fields.filter(pl.any_horizontal(pl.all().str.strip_chars() != ""))
+    if fields.is_empty():
+        return pl.DataFrame(schema=_batch_schema())
     if fields.select(pl.any_horizontal(pl.all().str.len_chars() > _MAX_FIELD)).to_series().any():
         return None
     return _typed(fields, header)
