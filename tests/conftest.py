@@ -26,6 +26,8 @@ def _offline_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
     for name in SECRET_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARGIN_SECRET_KEY", "Vt1o5bHnQ2Rk9dK3mJ0YwX6cF8aS4eL7uP2iZ9gB1hE=")
+    # derived day-ledger files of PostgreSQL stores go here, not under the repository's data/
+    monkeypatch.setenv("MARGIN_CACHE_DIR", str(tmp_path_factory.mktemp("ledger-cache")))
 
 
 def pg_url() -> str | None:

@@ -216,7 +216,7 @@ _WRITES = st.lists(
 )
 
 
-@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(writes=_WRITES)
 def test_any_writes_then_a_report_equal_a_recompute_from_scratch(
     tmp_path_factory: pytest.TempPathFactory, writes: list[tuple[str, int, int]]
@@ -290,3 +290,42 @@ def test_two_processes_rebuilding_at_once_agree(tmp_path: Path) -> None:
     assert ledger_cache.stats.recomputed == []  # every file the children wrote is whole and trusted
     again = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
     assert again.stdout == outputs[0][0]
+
+
+def test_postgres_keeps_the_same_cache_locally(tmp_path: Path) -> None:
+    import uuid
+
+    from sqlalchemy import text
+
+    from tests.conftest import pg_url
+
+    url = pg_url()
+    if url is None:
+        pytest.skip("no PostgreSQL server (make test starts one)")
+    schema = f"t_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(f"{url}?options=-csearch_path%3D{schema}")
+    try:
+        ingest_frame(engine, _events(0, 120))
+        with engine.begin() as connection:
+            for offset in range(DAYS):
+                repo.upsert_usage(connection, _usage(START + timedelta(days=offset), key="key_1", cost=3_000_000))
+            repo.bump_version(connection)
+        _all_reports(load_workspace(engine))
+        folder = load_workspace(engine).days.folder
+        assert folder is not None and len(list(folder.glob("*.parquet"))) == DAYS
+        ledger_cache.forget()
+        ledger_cache.stats.recomputed.clear()
+        touched = START + timedelta(days=4)
+        ingest_frame(engine, _events(9_000, 10, day=touched))
+        ingest_frame(engine, _events(9_500, 10, day=touched))  # twice: the day's version moves each time
+        after = _all_reports(load_workspace(engine))
+        assert ledger_cache.stats.recomputed == [touched]
+        _assert_same(after, _from_scratch(engine))
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
