@@ -145,10 +145,7 @@ class DayLedger:
                 found[day] = cached
         to_read = [d for d in wanted if d not in found]
         if to_read and self.folder is not None:
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                for day, frames in zip(to_read, pool.map(self._read, to_read), strict=True):
-                    if frames is not None:
-                        found[day] = frames
+            found.update(self._read_all(to_read))
         stale = [d for d in wanted if d not in found]
         if stale:
             stats.recomputed.extend(stale)
@@ -166,6 +163,35 @@ class DayLedger:
     def _path(self, day: date) -> Path:
         assert self.folder is not None
         return self.folder / f"{day.isoformat()}-{hashlib.sha256(self.stamp(day).encode()).hexdigest()[:20]}.parquet"
+
+    def _read_all(self, days: list[date]) -> dict[date, DayFrames]:
+        """The whole, rightly stamped files of `days`, in one read when all are (else file by file)."""
+        present = [d for d in days if self._path(d).exists()]
+        if not present:
+            return {}
+        try:
+            frame = pl.read_parquet([self._path(d) for d in present])
+            if frame.schema != FILE_SCHEMA:
+                raise ValueError("columns")
+            marks = frame.filter(pl.col("part") == "stamp").select("day", "stamp").sort("day")
+            expected = pl.DataFrame({"day": present, "stamp": [self.stamp(d) for d in present]}, schema=marks.schema)
+            if not marks.equals(expected) or not frame["day"].is_in(present).all():
+                raise ValueError("stamps")
+        except Exception:  # some file is not whole or not ours: find which, one by one
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                read = dict(zip(present, pool.map(self._read, present), strict=True))
+            return {day: frames for day, frames in read.items() if frames is not None}
+        stats.files_read += len(present)
+        whole = split(frame)
+        parts = [_runs_by_day(f) for f in (whole.ledger, whole.unattributed, whole.unpriced)]
+        return {
+            day: DayFrames(
+                ledger=parts[0].get(day, whole.ledger.clear()),
+                unattributed=parts[1].get(day, whole.unattributed.clear()),
+                unpriced=parts[2].get(day, whole.unpriced.clear()),
+            )
+            for day in present
+        }
 
     def _read(self, day: date) -> DayFrames | None:
         """The day's file if it is whole and carries the expected stamp; else None (then recomputed)."""
@@ -288,6 +314,16 @@ def priced_frames(
     priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates)
     collected = pl.collect_all([priced_usage, priced_events])
     return collected[0], collected[1]
+
+
+def _runs_by_day(frame: pl.DataFrame) -> dict[date, pl.DataFrame]:
+    """A frame whose days come in runs (files read in order) as slices per day, without a copy."""
+    runs = frame.select(pl.col("day").rle()).unnest("day")
+    slices, offset = {}, 0
+    for length, day in runs.iter_rows():
+        slices[day] = frame.slice(offset, length)
+        offset += length
+    return slices
 
 
 def _by_day(frame: pl.DataFrame) -> dict[date, pl.DataFrame]:

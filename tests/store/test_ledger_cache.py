@@ -171,7 +171,7 @@ def test_a_change_of_rules_recomputes_every_day(tmp_path: Path) -> None:
 def test_deleted_or_corrupt_files_change_no_number(tmp_path: Path) -> None:
     engine = _store(tmp_path)
     expected = _all_reports(load_workspace(engine))
-    folder = ledger_cache.cache_folder(engine)
+    folder = load_workspace(engine).days.folder
     assert folder is not None
     files = sorted(folder.glob("*.parquet"))
     assert len(files) == DAYS
@@ -272,7 +272,7 @@ _CLI_REPORT = ["-m", "margin_core", "--db", "{db}", "report", "customers", "--st
 def test_two_processes_rebuilding_at_once_agree(tmp_path: Path) -> None:
     engine = _store(tmp_path)
     expected = _from_scratch(engine)
-    folder = ledger_cache.cache_folder(engine)
+    folder = load_workspace(engine).days.folder
     assert folder is not None and not folder.exists()
     args = [sys.executable, *(a.format(db=str(engine.url)) for a in _CLI_REPORT)]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
