@@ -48,9 +48,9 @@ def customer_table(workspace: Workspace, *, start: date, end: date) -> pl.DataFr
     """The customers report (micro-dollars) with segment, region, requests and tokens for filtering."""
     table = reports.report(workspace, "customers", start=start, end=end)
     attributes = workspace.customers.select("customer_id", "segment", "region")
-    usage = insights.customer_usage(ledger_summary(workspace, start=start, end=end)).select(
-        "customer_id", "requests", "tokens"
-    )
+    ledger, _ = reports.ledger(workspace, start=start, end=end)  # per-customer sums: no per-day summary needed
+    usage = insights.customer_usage(ledger.select("customer_id", "requests", *TOKEN_COLUMNS, "cost_micros").collect())
+    usage = usage.select("customer_id", "requests", "tokens")
     return (
         table.join(attributes, on="customer_id", how="left")
         .join(usage, on="customer_id", how="left")
