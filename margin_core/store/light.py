@@ -58,9 +58,12 @@ def connect(database: str) -> sqlite3.Connection:
     path = Path(database)
     if not path.is_file():
         raise NotReady(database)
-    connection = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10, isolation_level=None)
-    connection.execute("PRAGMA busy_timeout=10000")
-    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout=10000")
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:  # not a database, or not writable: SQLAlchemy's path says so in its words
+        raise NotReady(database) from exc
     if not {"day_version", "setting", "event_rollup", "provider_usage"} <= tables:
         connection.close()
         raise NotReady(database)
