@@ -80,7 +80,13 @@ def rate_table(keys: pl.DataFrame, *, overrides: pl.DataFrame) -> pl.DataFrame:
 
     An override (PRICE_OVERRIDES) applies from its effective date on and wins over the package.
     """
-    distinct = keys.select("provider", "model", "day").unique().sort("provider", "model", "day")
+    # Cast first: a window without usage gives an empty frame whose columns have no type (null), which
+    # the asof join's `by` refuses against the overrides' strings (a quiet window is a normal sync).
+    distinct = (
+        keys.select(pl.col("provider").cast(pl.String), pl.col("model").cast(pl.String), pl.col("day").cast(pl.Date))
+        .unique()
+        .sort("provider", "model", "day")
+    )
     with_override = distinct.join_asof(
         overrides.sort("effective_from"),
         left_on="day",
