@@ -11,6 +11,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def _day(value: str) -> date:
@@ -41,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--provider", choices=("openai", "anthropic", "openrouter", "stripe"))
     sync.add_argument("--today", type=_day, help="exclusive end of every provider window (default: today)")
     sync.add_argument("--days", type=int, help="bound the first sync's backfill (default: provider maximum)")
+    sync.add_argument(
+        "--every",
+        metavar="DURATION",
+        help="keep running: sync again every DURATION (90s, 30m, 1h); stop with Ctrl-C or SIGTERM (exit 0)",
+    )
 
     rep = commands.add_parser("report", help="print a report for a date range")
     rep.add_argument(
@@ -113,6 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "sync":
         from margin_core import sync
 
+        if args.every:
+            return _sync_every(engine, args)
         today = args.today or datetime.now(UTC).date()
         results = sync.sync_all(engine, only=args.provider, today=today, days=args.days, progress=_progress)
         failed = [r for r in results if r.status != "ok"]
@@ -122,6 +133,40 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _report(engine, args)
     raise AssertionError(args.command)
+
+
+def _sync_every(engine: Engine, args: argparse.Namespace) -> int:
+    """`sync --every`: run until SIGINT or SIGTERM, which stop it after the provider under way (exit 0)."""
+    import signal
+    import threading
+
+    from margin_core import schedule
+
+    every = schedule.parse_every(args.every)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            _progress(f"{signal.Signals(signum).name}: stopping after the provider under way")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _progress(f"syncing every {args.every} until Ctrl-C or SIGTERM")
+        schedule.run_every(
+            engine,
+            every=every,
+            stop=stop,
+            say=_progress,
+            only=args.provider,
+            days=args.days,
+            today=args.today,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _progress("stopped")
+    return 0
 
 
 def _progress(message: str) -> None:

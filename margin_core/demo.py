@@ -403,6 +403,7 @@ TABLES = (
     "exchange_rate",
     "price_override",
     "sync_run",
+    "sync_gap",
 )
 
 

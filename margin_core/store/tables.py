@@ -198,3 +198,14 @@ class SyncRun(SQLModel, table=True):
     status: str = "running"  # running | ok | failed
     rows_written: int = 0
     error: str = ""
+
+
+class SyncGap(SQLModel, table=True):
+    """Days a sync could not fetch: its provider's API no longer reaches back to them (DESIGN §4.7)."""
+
+    __tablename__ = "sync_gap"
+    id: int | None = Field(default=None, primary_key=True)
+    sync_run_id: int = Field(index=True)  # the sync_run that found the gap
+    provider: str = Field(index=True)
+    gap_start: date
+    gap_end: date  # exclusive
