@@ -134,3 +134,20 @@ def test_every_accepts_seconds_minutes_hours_and_days(value: str, seconds: int) 
 def test_every_rejects_other_durations(value: str) -> None:
     with pytest.raises(ConfigError, match="not a sync interval"):
         schedule.parse_every(value)
+
+
+def test_the_cli_prints_the_missing_days_and_how_to_fill_them(
+    tmp_path: Path, env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from margin_core.__main__ import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    db = f"sqlite:///{tmp_path / 'gap.db'}"
+    assert main(["--db", db, "sync", "--provider", "anthropic", "--today", "2025-09-06", "--days", "5"]) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "sync", "--provider", "anthropic", "--today", "2025-11-01"]) == 0
+    err = capsys.readouterr().err
+    assert "anthropic: 2025-09-06 to 2025-09-30 (25 days) missing" in err
+    assert "Anthropic Console" in err and "import provider-export" in err
+    assert "anthropic: ok, 0 rows (2025-10-01 to 2025-11-01, end exclusive)" in err
