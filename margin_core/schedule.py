@@ -195,9 +195,19 @@ _RUNNERS: dict[str, BackgroundSync] = {}
 _RUNNERS_LOCK = threading.Lock()
 
 
+def _key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def running_background_sync(engine: Engine) -> BackgroundSync | None:
+    """The background sync of this store if this process started one."""
+    with _RUNNERS_LOCK:
+        return _RUNNERS.get(_key(engine))
+
+
 def background_sync(engine: Engine) -> BackgroundSync:
     """The process's single background sync for this store, started on first use."""
-    key = engine.url.render_as_string(hide_password=False)
+    key = _key(engine)
     with _RUNNERS_LOCK:
         runner = _RUNNERS.get(key)
         if runner is None:

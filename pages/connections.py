@@ -71,6 +71,26 @@ _tables.show(
     counts=["rows_written"],
 )
 
+gaps = app_actions.sync_gaps(engine)
+if not gaps.is_empty():
+    st.subheader("Days a sync could not fetch")
+    st.caption(
+        "A provider's API only reaches back so far (OpenAI and Anthropic 31 days, OpenRouter 30). These days "
+        "fell between two syncs and are missing until you import the provider's exported CSVs for them."
+    )
+    _tables.show(
+        gaps,
+        key="connections_gaps",
+        csv=app_actions.csv_text(gaps),
+        file_name="sync_gaps.csv",
+        columns={
+            "provider": "Provider",
+            "first_day": "First day",
+            "end_day": "Until (exclusive)",
+            "message": "What to do",
+        },
+    )
+
 if demo:
     st.info(
         "Syncing into the demo workspace is refused, so demo and real data never mix. Clear the demo to start "

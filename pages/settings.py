@@ -152,6 +152,44 @@ with st.form("settings_override_form", clear_on_submit=True):
             st.session_state["settings_flash"] = f"Override saved: {o_model} from {o_from}."
             st.rerun()
 
+st.subheader("Keep Margin synced")
+st.caption(
+    "While the app is open, sync every connected source on a schedule, in the background (pages never wait "
+    "for it). To sync while the app is closed, run `python -m margin_core sync --every 1h` (see the README)."
+)
+schedule_now = app_actions.sync_schedule_hours(engine)
+schedule_options = [0, *app_actions.SYNC_HOUR_CHOICES]
+if schedule_now not in schedule_options:
+    schedule_options.append(schedule_now)
+s1, s2 = st.columns([2, 1], vertical_alignment="bottom")
+picked_hours = s1.selectbox(
+    "Sync every N hours while the app is open",
+    schedule_options,
+    index=schedule_options.index(schedule_now),
+    format_func=lambda hours: "Off" if hours == 0 else f"Every {hours} hour{'s' if hours != 1 else ''}",
+    key="settings_sync_every",
+)
+if s2.button("Save schedule", key="settings_sync_save", icon=":material/schedule:", disabled=demo):
+    try:
+        app_actions.save_sync_schedule(engine, picked_hours)
+    except MarginError as exc:
+        st.error(str(exc))
+    else:
+        app_actions.start_background_sync(engine)
+        st.session_state["settings_flash"] = (
+            "Background sync is off." if picked_hours == 0 else f"Margin now syncs every {picked_hours} h while open."
+        )
+        st.rerun()
+if demo:
+    st.caption("The demo workspace is never synced: clear it first.")
+background = app_actions.background_sync_status(engine)
+if background.get("running"):
+    st.caption(":material/sync: A background sync is running now.")
+elif background.get("last_attempt"):
+    st.caption(f"Last background sync: {background['last_attempt']:%Y-%m-%d %H:%M} UTC.")
+    for line in background.get("last_lines") or []:  # type: ignore[attr-defined]
+        st.text(str(line))
+
 st.subheader("Demo workspace")
 if demo:
     st.caption("The store holds the demo workspace: syncs and imports are refused until it is cleared.")

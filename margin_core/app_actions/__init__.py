@@ -5,6 +5,7 @@ store or the engine: everything goes through here.
   CSV imports and the demo workspace;
 - `prices`: price overrides that win over genai-prices from a date on;
 - `providers`: provider keys (check, save, remove, masked list) and syncs;
+- `keeping`: the background sync setting, data freshness for every page, and sync gaps;
 - `stripe_connect`: "Connect with Stripe" (OAuth) where a Connect client id is configured;
 - `views`: page-shaped reads (ledger summary, customer table, plan history, totals, cost breakdowns, freshness);
 - `series`: margin over time, split by a dimension;
@@ -14,6 +15,15 @@ store or the engine: everything goes through here.
 
 from margin_core.app_actions.clock import today_utc
 from margin_core.app_actions.exports import csv_text, full_export
+from margin_core.app_actions.keeping import (
+    SYNC_HOUR_CHOICES,
+    background_sync_status,
+    data_freshness,
+    save_sync_schedule,
+    start_background_sync,
+    sync_gaps,
+    sync_schedule_hours,
+)
 from margin_core.app_actions.prices import delete_price_override, price_overrides, save_price_override
 from margin_core.app_actions.providers import (
     PROVIDER_NAMES,
@@ -110,4 +120,13 @@ __all__ = [
     "unconverted_revenue",
     "with_change_in_points",
     "workspace_label",
+]
+__all__ += [  # keeping the data fresh (issue 12)
+    "SYNC_HOUR_CHOICES",
+    "background_sync_status",
+    "data_freshness",
+    "save_sync_schedule",
+    "start_background_sync",
+    "sync_gaps",
+    "sync_schedule_hours",
 ]
