@@ -261,7 +261,7 @@ def _record_run(
     gap: tuple[date, date] | None = None,
 ) -> None:
     now = datetime.now(UTC)
-    inserted = connection.execute(
+    connection.execute(
         text(
             "INSERT INTO sync_run (provider, window_start, window_end, started_at, finished_at, status, rows_written, "
             "error) VALUES (:p, :a, :b, :s, :f, :st, :r, :e)"
@@ -278,19 +278,17 @@ def _record_run(
         },
     )
     if gap is not None:
-        run_id = inserted.lastrowid
-        if run_id is None:  # drivers without lastrowid: the run just inserted is this provider's newest
-            run_id = connection.execute(
-                text("SELECT MAX(id) FROM sync_run WHERE provider = :p"), {"p": provider}
-            ).scalar()
-        connection.execute(
-            text(
-                "INSERT INTO sync_gap (sync_run_id, provider, gap_start, gap_end) "
-                "SELECT :run, :p, :a, :b WHERE NOT EXISTS "
-                "(SELECT 1 FROM sync_gap WHERE provider = :p AND gap_start = :a AND gap_end = :b)"
-            ),
-            {"run": run_id, "p": provider, "a": gap[0], "b": gap[1]},
-        )
+        # The run just inserted, in this transaction, is this provider's newest (lastrowid is not portable).
+        run_id = connection.execute(text("SELECT MAX(id) FROM sync_run WHERE provider = :p"), {"p": provider}).scalar()
+        where = {"p": provider, "a": gap[0], "b": gap[1]}
+        seen = connection.execute(
+            text("SELECT 1 FROM sync_gap WHERE provider = :p AND gap_start = :a AND gap_end = :b"), where
+        ).first()
+        if seen is None:  # a gap is recorded once, with the first run that found it
+            connection.execute(
+                text("INSERT INTO sync_gap (sync_run_id, provider, gap_start, gap_end) VALUES (:run, :p, :a, :b)"),
+                {"run": run_id, **where},
+            )
     connection.execute(
         text("UPDATE connection SET last_synced_at = :f, last_error = :e, status = :st WHERE kind = :p"),
         {"f": now, "e": error, "st": "connected" if status == "ok" else "error", "p": provider},

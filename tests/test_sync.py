@@ -240,3 +240,43 @@ def test_no_gap_when_the_pause_fits_in_the_api_window(server: ProviderServer, en
     results = sync.sync_all(engine, today=date(2025, 10, 1))  # 25 days later: still reachable
     assert all(r.gap is None for r in results)
     assert sync.sync_gaps(engine) == []
+
+
+@pytest.mark.postgres
+def test_quiet_window_gap_and_freshness_on_postgresql(server: ProviderServer) -> None:
+    """The same SQL on PostgreSQL: the gap row links to its run, a quiet window is ok with 0 rows."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from margin_core import freshness
+
+    url = os.environ.get("MARGIN_TEST_PG_URL")
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail("MARGIN_TEST_PG_URL is not set: make test starts PostgreSQL for the run")
+        pytest.skip("MARGIN_TEST_PG_URL is not set (make test starts PostgreSQL)")
+    name = f"i12_sync_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    engine = make_engine(make_url(url).set(database=name).render_as_string(hide_password=False))
+    try:
+        sync.sync_all(engine, only="openai", today=TODAY, days=5)
+        [quiet] = sync.sync_all(engine, only="openai", today=date(2025, 11, 1))
+        assert (quiet.status, quiet.rows_written, quiet.gap) == ("ok", 0, (date(2025, 9, 6), date(2025, 10, 1)))
+        assert [(p, a, b) for p, a, b, _ in sync.sync_gaps(engine)] == [("openai", date(2025, 9, 6), date(2025, 10, 1))]
+        with engine.connect() as connection:
+            run_id = connection.execute(text("SELECT MAX(id) FROM sync_run")).scalar()
+            assert connection.execute(text("SELECT sync_run_id FROM sync_gap")).scalar() == run_id
+        items = freshness.source_freshness(engine, today=date(2025, 11, 1))
+        assert [(i.provider, i.newest_day, i.stale) for i in items if i.provider == "openai"] == [
+            ("openai", date(2025, 10, 31), False)
+        ]
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
