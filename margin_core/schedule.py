@@ -55,8 +55,8 @@ def run_every(
 ) -> int:
     """Sync every connected source now and then every `every`, until `stop` is set (or `cycles` ran).
 
-    Prints one line per source and run. A configuration error on the first run (no key for `only`, a demo
-    store) is raised; later ones are printed and the loop goes on. Returns the number of runs.
+    Prints one line per source and run. An error on the first run (no key for `only`, a demo store, an
+    unreachable store) is raised; later ones are printed and the loop goes on. Returns the number of runs.
     """
     runs = 0
     while not stop.is_set():
@@ -69,6 +69,11 @@ def run_every(
             if runs == 1:
                 raise
             say(f"{_stamp()} run {runs}: {exc}")
+        except Exception as exc:  # a store briefly unreachable must not end a service that runs for months
+            if runs == 1:
+                raise
+            logger.exception("sync run %d failed", runs)
+            say(f"{_stamp()} run {runs}: failed ({type(exc).__name__}: {exc}); trying again next run")
         else:
             for result in results:
                 say(f"{_stamp()} run {runs}: {result.line}")

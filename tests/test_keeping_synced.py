@@ -135,3 +135,45 @@ def test_one_background_sync_per_process_and_store(engine, tmp_path) -> None:
     finally:
         first.stop(timeout=5)
         schedule._RUNNERS.clear()
+
+
+# --- the CLI loop, in process -------------------------------------------------------------------------
+
+
+def test_run_every_goes_on_after_a_failed_run_and_stops_when_asked(engine, monkeypatch) -> None:
+    from margin_core.errors import MarginError
+
+    calls: list[int] = []
+    stop = threading.Event()
+
+    def fake_sync_all(engine, *, only, today, days, stop):
+        calls.append(len(calls) + 1)
+        if len(calls) == 2:
+            raise RuntimeError("database is locked")
+        if len(calls) == 3:
+            raise MarginError("this store holds the demo workspace")
+        return [sync.SyncResult("openai", "ok", 3, window=(date(2025, 9, 1), date(2025, 9, 6)))]
+
+    monkeypatch.setattr(sync, "sync_all", fake_sync_all)
+    lines: list[str] = []
+    runs = schedule.run_every(engine, every=timedelta(seconds=0), stop=stop, say=lines.append, cycles=4)
+    assert runs == 4 and calls == [1, 2, 3, 4]
+    assert [line.split("Z ", 1)[1] for line in lines] == [
+        "run 1: openai: ok, 3 rows (2025-09-01 to 2025-09-06, end exclusive)",
+        "run 2: failed (RuntimeError: database is locked); trying again next run",
+        "run 3: this store holds the demo workspace",
+        "run 4: openai: ok, 3 rows (2025-09-01 to 2025-09-06, end exclusive)",
+    ]
+    stop.set()
+    assert schedule.run_every(engine, every=timedelta(hours=1), stop=stop, say=lines.append) == 0
+
+
+def test_run_every_raises_a_first_run_error(engine, monkeypatch) -> None:
+    from margin_core.errors import MarginError
+
+    def refuse(engine, **_kwargs):
+        raise MarginError("no key for openai")
+
+    monkeypatch.setattr(sync, "sync_all", refuse)
+    with pytest.raises(MarginError, match="no key for openai"):
+        schedule.run_every(engine, every=timedelta(hours=1), stop=threading.Event(), say=print)
