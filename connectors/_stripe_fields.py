@@ -19,6 +19,7 @@ import stripe
 from connectors.errors import PayloadError
 
 PROVIDER = "stripe"
+PINNED_MAJOR = 16  # requirements.txt: stripe>=16.1,<17; its API version fixes the shape of every object
 # Where the Stripe Dashboard shows each kind of object, so the message can point at it.
 _DASHBOARD = {
     "customer": "customers",
@@ -54,6 +55,17 @@ def object_id(obj: stripe.StripeObject | None) -> str:
     return value if isinstance(value, str) and value else "(no id)"
 
 
+def version_hint() -> str:
+    """A hint about the stripe package only when it really is not the pinned major version."""
+    installed = str(getattr(stripe, "VERSION", ""))
+    if installed.split(".")[0] == str(PINNED_MAJOR):
+        return ""
+    return (
+        f"; the installed stripe package is {installed or 'unknown'}, not the {PINNED_MAJOR}.x that "
+        "requirements.txt pins: reinstall with `pip install -r requirements.txt`"
+    )
+
+
 def missing_field(kind: str, obj: stripe.StripeObject | None, field: str, *, within: str = "") -> PayloadError:
     """The PayloadError for a field Stripe documents as always present but did not send."""
     ident = object_id(obj)
@@ -62,7 +74,8 @@ def missing_field(kind: str, obj: stripe.StripeObject | None, field: str, *, wit
     look = f"dashboard.stripe.com/{page}/{ident}" if page and ident != "(no id)" else "the Stripe Dashboard"
     return PayloadError(
         f"stripe {kind} {ident}{where}: field {field} is missing, though Stripe documents it as always present; "
-        f"sync again later, and if it persists open {look} to check the object and report the field with this id",
+        f"sync again later, and if it persists open {look} to check the object and report the field with this id"
+        + version_hint(),
         provider=PROVIDER,
         endpoint=kind,
     )

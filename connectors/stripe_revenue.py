@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import stripe
 
 from connectors._stripe_calls import KEY_HINT, PROVIDER, Sleep, call_with_backoff, iter_list
-from connectors._stripe_fields import optional, reading
+from connectors._stripe_fields import optional, reading, version_hint
 from connectors.errors import AuthError, PayloadError
 from connectors.records import CustomerRecord, RevenueLineRecord
 from connectors.stripe_customers import build_customers
@@ -204,7 +204,7 @@ class StripeRevenue:
         except (AttributeError, TypeError) as exc:  # a field read outside `reading()`: still name it
             raise PayloadError(
                 f"stripe: a listed object lacks a field Stripe documents as always present ({exc}); sync again "
-                "later, and if it persists report this message.",
+                f"later, and if it persists report this message{version_hint()}.",
                 provider=PROVIDER,
             ) from exc
         report(f"stripe: {len(records)} customers, {len(lines)} revenue items")

@@ -8,6 +8,7 @@ says so, optional ones set to null. They go through the real SDK and a local Str
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from connectors.errors import PayloadError
 from connectors.records import RevenueLineRecord
 from connectors.stripe_revenue import StripeFetch, StripeRevenue, make_client
 
+ROOT = Path(__file__).resolve().parents[2]
 T0 = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
 T1 = int(datetime(2026, 4, 1, tzinfo=UTC).timestamp())
 MAR_10 = int(datetime(2026, 3, 10, 12, tzinfo=UTC).timestamp())
@@ -324,3 +326,17 @@ def test_a_charge_without_status_names_the_charge() -> None:
 def test_an_empty_account_gives_no_records(name: str) -> None:
     fetched = fetch(**{name: []})
     assert (fetched.customers, fetched.revenue_lines) == ([], [])
+
+
+def test_the_version_hint_appears_only_when_the_package_is_not_the_pinned_major(monkeypatch) -> None:
+    import re
+
+    import stripe
+
+    from connectors import _stripe_fields
+
+    pin = (ROOT / "requirements.txt").read_text()
+    assert re.search(rf"^stripe>={_stripe_fields.PINNED_MAJOR}\.\d+,<{_stripe_fields.PINNED_MAJOR + 1}$", pin, re.M)
+    assert _stripe_fields.version_hint() == ""
+    monkeypatch.setattr(stripe, "VERSION", "15.2.0")
+    assert "the installed stripe package is 15.2.0, not the 16.x" in _stripe_fields.version_hint()
