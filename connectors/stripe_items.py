@@ -159,10 +159,17 @@ def _invoice_line(
     """Rule 2: a line net of credits and inclusive tax over its service days, or one day if it has none."""
     with reading("invoice line", line, within=f"invoice {invoice.id}"):
         start, end = _day(line.period.start), _day(line.period.end)
-        amount, currency = line.amount, line.currency
+        currency = line.currency
+        amount = _net(
+            line.amount,
+            optional(line, "pretax_credit_amounts"),
+            optional(line, "discount_amounts"),
+            optional(line, "taxes"),
+        )
     if start >= end:
         with reading("invoice", invoice):
-            moments = optional(optional(invoice, "status_transitions"), "finalized_at"), invoice.effective_at
+            finalized = optional(optional(invoice, "status_transitions"), "finalized_at")
+            moments = finalized, optional(invoice, "effective_at")
             start = _day(next((moment for moment in moments if moment), invoice.created))
         end = start + ONE_DAY
     # `pricing` is null on lines without a price, and its `price_details` absent when it is not a price.
@@ -174,12 +181,7 @@ def _invoice_line(
         source_id=line.id,
         service_start=start,
         service_end=end,
-        amount=_net(
-            amount,
-            optional(line, "pretax_credit_amounts"),
-            optional(line, "discount_amounts"),
-            optional(line, "taxes"),
-        ),
+        amount=amount,
         currency=currency,
         plan=products.get(product, product),
         description=optional_text(line, "description"),

@@ -292,6 +292,13 @@ def test_a_one_day_line_with_finalized_at_null_falls_back_to_the_invoice_date() 
     assert (item.service_start, item.service_end) == (date(2026, 3, 1), date(2026, 3, 2))
 
 
+def test_a_one_day_line_of_a_minimal_invoice_uses_its_created_date() -> None:
+    """No `effective_at` and no `finalized_at` at all (both optional): the invoice's `created` day."""
+    same_day = line(period={"start": MAR_10, "end": MAR_10})
+    (item,) = fetch(invoices=[invoice("in_1", same_day)]).revenue_lines
+    assert (item.service_start, item.service_end) == (date(2026, 3, 1), date(2026, 3, 2))
+
+
 def test_a_null_address_country_and_an_invoice_status_null_are_read() -> None:
     draft_without_status = invoice("in_2", status=None)
     fetched = fetch(customers=[customer(address={"country": None})], invoices=[draft_without_status])
