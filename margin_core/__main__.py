@@ -52,13 +52,18 @@ def _parser() -> argparse.ArgumentParser:
             "features",
             "tiers",
             "segments",
+            "usage-patterns",
             "over-time",
             "unattributed",
+            "alerts",
         ),
     )
     rep.add_argument("--start", type=_day, required=True, help="first day (inclusive)")
     rep.add_argument("--end", type=_day, required=True, help="end day (exclusive)")
     rep.add_argument("--format", choices=("csv", "json"), default="csv")
+    rep.add_argument(
+        "--granularity", choices=("day", "week", "month"), help="over-time only: override the adaptive period"
+    )
     return parser
 
 
@@ -115,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
 
         today = args.today or datetime.now(UTC).date()
         results = sync.sync_all(engine, only=args.provider, today=today, days=args.days, progress=_progress)
+        _notify(engine, today=today)
         failed = [r for r in results if r.status != "ok"]
         if not results:
             sys.stderr.write("nothing to sync: no keys saved in the app and none in the environment\n")
@@ -122,6 +128,23 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _report(engine, args)
     raise AssertionError(args.command)
+
+
+def _notify(engine: object, *, today: date) -> None:
+    """Post new alerts to MARGIN_ALERT_WEBHOOK_URL after a sync (DESIGN §4.9); nothing when it is unset."""
+    import os
+
+    from margin_core import alerting
+
+    if not os.environ.get(alerting.WEBHOOK_ENV, "").strip():
+        return
+    from datetime import timedelta
+
+    from margin_core.workspace import load_workspace
+
+    workspace = load_workspace(engine)  # type: ignore[arg-type]
+    sent = alerting.notify(engine, workspace, last_day=today - timedelta(days=1))  # type: ignore[arg-type]
+    sys.stderr.write(f"alerts: {sent} new alert(s) posted to the webhook\n")
 
 
 def _progress(message: str) -> None:
@@ -136,8 +159,20 @@ def _report(engine: object, args: argparse.Namespace) -> int:
     if args.end <= args.start:
         sys.stderr.write("error: --end must be after --start (the end is exclusive)\n")
         return 2
+    if args.granularity and args.kind != "over-time":
+        sys.stderr.write("error: --granularity applies to over-time only\n")
+        return 2
     workspace = load_workspace(engine)  # type: ignore[arg-type]
-    frame = reports.to_cli_frame(reports.report(workspace, args.kind, start=args.start, end=args.end), args.kind)
+    if args.kind == "alerts":  # the store's sync runs too: a failed sync is an alert
+        from datetime import timedelta
+
+        from margin_core import alerting
+
+        found = alerting.for_store(engine, workspace, last_day=args.end - timedelta(days=1))  # type: ignore[arg-type]
+        frame = reports.to_cli_frame(found, "alerts")
+    else:
+        raw = reports.report(workspace, args.kind, start=args.start, end=args.end, grain=args.granularity)
+        frame = reports.to_cli_frame(raw, args.kind)
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
         sys.stderr.write(f"warning: {line}\n")
