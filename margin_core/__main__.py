@@ -132,19 +132,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _notify(engine: object, *, today: date) -> None:
     """Post new alerts to MARGIN_ALERT_WEBHOOK_URL after a sync (DESIGN §4.9); nothing when it is unset."""
-    import os
-
     from margin_core import alerting
 
-    if not os.environ.get(alerting.WEBHOOK_ENV, "").strip():
-        return
-    from datetime import timedelta
-
-    from margin_core.workspace import load_workspace
-
-    workspace = load_workspace(engine)  # type: ignore[arg-type]
-    sent = alerting.notify(engine, workspace, last_day=today - timedelta(days=1))  # type: ignore[arg-type]
-    sys.stderr.write(f"alerts: {sent} new alert(s) posted to the webhook\n")
+    sent = alerting.notify_after_sync(engine, today=today)  # type: ignore[arg-type]
+    if sent:
+        sys.stderr.write(f"alerts: {sent} new alert(s) posted to the webhook\n")
 
 
 def _progress(message: str) -> None:

@@ -182,3 +182,12 @@ def notify(engine: Engine, workspace: Workspace, *, last_day: date, client: http
             with engine.begin() as connection:
                 repo.set_setting(connection, SENT_KEY, json.dumps(sorted(sent)))
     return posted
+
+
+def notify_after_sync(engine: Engine, *, today: date) -> int:
+    """`notify` for the complete days before `today`, loading the workspace only when a webhook is set."""
+    if not os.environ.get(WEBHOOK_ENV, "").strip():
+        return 0
+    from margin_core.workspace import load_workspace
+
+    return notify(engine, load_workspace(engine), last_day=today - timedelta(days=1))

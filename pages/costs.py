@@ -126,3 +126,30 @@ else:
         columns={"provider": "Provider", "model": "Model", "tokens": "Tokens"},
         counts=["tokens"],
     )
+
+
+# --- month-end projection (DESIGN §4.9) -----------------------------------------------------------------
+st.subheader("Month-end projection")
+projection = _data.month_forecast(version, app_actions.today_utc())
+per_provider = projection.filter((pl.col("measure") == "cost") & (pl.col("provider") != ""))
+if per_provider.is_empty():
+    st.caption("No LLM cost in the month so far or the last 7 days: nothing to project.")
+else:
+    month = projection["month_start"][0]
+    st.caption(
+        f"A projection, not a reported figure: {month:%B %Y} to date plus the mean of the last 7 complete days "
+        f"times the {projection['days_left'][0]} days left."
+    )
+    _tables.show(
+        per_provider.sort("projected_micros", descending=True),
+        key="costs_forecast",
+        csv=app_actions.csv_text(per_provider),
+        file_name=f"cost_projection_{month:%Y-%m}.csv",
+        columns={
+            "provider": "Provider",
+            "month_to_date_micros": "Month to date",
+            "last_7_days_micros": "Last 7 days",
+            "projected_micros": "Projected month-end (projection)",
+        },
+        money=["month_to_date_micros", "last_7_days_micros", "projected_micros"],
+    )

@@ -94,6 +94,9 @@ customer_id = st.selectbox(
     format_func=lambda c: f"{names[c]} ({c})",
     help="Loss-makers come first.",
 )
+if st.button("Open the customer page", icon=":material/person:", key="customers_open_page"):
+    st.session_state["customer_page_jump"] = customer_id
+    st.switch_page("pages/customer.py")
 row = real.filter(pl.col("customer_id") == customer_id).row(0, named=True)
 d1, d2, d3, d4, d5 = st.columns(5)
 d1.metric("Revenue", money(row["revenue_micros"]), help=f"Tier: {row['tier'] or '—'}")

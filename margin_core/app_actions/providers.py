@@ -172,5 +172,10 @@ def connections(engine: Engine) -> pl.DataFrame:
 def run_sync(
     engine: Engine, *, only: str | None, today: date, progress: Callable[[str], None] | None = None
 ) -> list[sync.SyncResult]:
-    """Run `margin_core.sync.sync_all` (results have provider, status, rows_written, error)."""
-    return sync.sync_all(engine, only=only, today=today, days=None, progress=progress)
+    """Run `margin_core.sync.sync_all` (results have provider, status, rows_written, error), then post new
+    alerts to the webhook when MARGIN_ALERT_WEBHOOK_URL is set (DESIGN §4.9)."""
+    from margin_core import alerting
+
+    results = sync.sync_all(engine, only=only, today=today, days=None, progress=progress)
+    alerting.notify_after_sync(engine, today=today)
+    return results
