@@ -126,7 +126,7 @@ def sentence(alert: dict[str, object]) -> str:
     before: str | None
     now: str
     if kind == "cost_spike":
-        before, now = f"${previous}", f"${current}"
+        before, now = f"${Decimal(str(previous)):,}", f"${Decimal(str(current)):,}"
     elif kind == "unattributed_share":
         before = f"{float(str(previous)) * 100:.1f}%" if previous is not None else None
         now = f"{float(str(current)) * 100:.1f}%"

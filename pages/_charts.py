@@ -355,29 +355,47 @@ def value_bars(
     axis_title: str,
     fmt: str = PCT,
     color: str = "#2563eb",
+    upper: float | None = None,
 ) -> alt.LayerChart:
-    """Horizontal bars of one measure per value, in the frame's order, each labelled with its figure."""
+    """Horizontal bars of one measure per value, in the frame's order, each labelled with its figure; the
+    axis leaves room for the labels (`upper` fixes the right end, e.g. 1.0 for shares)."""
     data = frame.select(pl.col(value).cast(pl.String).alias("value"), pl.col(measure).alias("measure")).filter(
         pl.col("measure").is_not_null()
     )
     order = data["value"].to_list()
-    y = alt.Y("value:N", title=None, sort=order, axis=alt.Axis(labelLimit=LABELS, labelFontSize=13))
+    values = [v for v in data["measure"].to_list() if v is not None]
+    low, high = min([0.0, *values]), max([0.0, *values, *([upper] if upper is not None else [])])
+    span = (high - low) or 1.0
+    domain = [low - 0.22 * span if low < 0 else 0.0, high + 0.16 * span]
+    y = alt.Y("value:N", title=None, sort=order, axis=alt.Axis(labelLimit=LABELS, labelFontSize=13, labelOverlap=False))
     bars = (
         alt.Chart(data, title=title)
-        .mark_bar(color=color)
+        .mark_bar()
         .encode(
-            x=alt.X("measure:Q", title=axis_title, axis=alt.Axis(format=fmt, tickCount=5)),
+            color=alt.condition("datum.measure < 0", alt.value("#d32f2f"), alt.value(color)),  # type: ignore[no-untyped-call]
+            x=alt.X(
+                "measure:Q",
+                title=axis_title,
+                axis=alt.Axis(format=fmt, tickCount=5),
+                scale=alt.Scale(domain=domain, nice=False),
+            ),
             y=y,
             tooltip=[alt.Tooltip("value:N", title="Value"), alt.Tooltip("measure:Q", title=axis_title, format=fmt)],
         )
     )
-    labels = (
-        alt.Chart(data)
+    text = alt.Text("measure:Q", format=fmt)
+    right = (  # labels past the end of each bar: right of positive bars, left of negative ones
+        alt.Chart(data.filter(pl.col("measure") >= 0))
         .mark_text(align="left", dx=4, fontSize=13, fontWeight="bold")
-        .encode(x="measure:Q", y=y, text=alt.Text("measure:Q", format=fmt))
+        .encode(x="measure:Q", y=y, text=text)
+    )
+    left = (
+        alt.Chart(data.filter(pl.col("measure") < 0))
+        .mark_text(align="right", dx=-4, fontSize=13, fontWeight="bold")
+        .encode(x="measure:Q", y=y, text=text)
     )
     zero = alt.Chart(pl.DataFrame({"x": [0]})).mark_rule(color="#6b7280").encode(x="x:Q")
-    return alt.layer(bars, labels, zero).properties(height=60 + 40 * max(len(order), 1))
+    return alt.layer(bars, right, left, zero).properties(height=alt.Step(44))
 
 
 def monthly_margin(months: pl.DataFrame, *, title: str = "Gross margin by month") -> alt.LayerChart:
@@ -452,8 +470,8 @@ def concentration(found: dict[str, object], *, title: str) -> alt.LayerChart:
         schema={"measure": pl.String, "share": pl.Float64},
     )
     return value_bars(
-        data, value="measure", measure="share", title=title, axis_title="Share of the total", color="#7c3aed"
-    ).encode(x=alt.X("measure:Q", scale=alt.Scale(domain=[0, 1])))  # type: ignore[no-any-return]
+        data, value="measure", measure="share", title=title, axis_title="Share of the total", color="#7c3aed", upper=1.0
+    )
 
 
 def png(chart: alt.TopLevelMixin, *, width: int = 720) -> bytes:

@@ -36,11 +36,10 @@ grain = app_actions.choose_granularity(start, end)
 page = _data.customer_page(version, customer_id, start, end, grain)
 t = page.totals
 
-cols = st.columns(4)
+cols = st.columns(3)
 cols[0].metric("Revenue", money(t["revenue_micros"]), border=True)
-cols[1].metric("LLM cost", money(t["cost_micros"]), border=True)
-cols[2].metric("Gross margin", pct(t["margin_pct"]), border=True, help="(revenue − LLM cost) / revenue")
-cols[3].metric("Margin", money(t["margin_micros"]), border=True)
+cols[1].metric("Gross margin", pct(t["margin_pct"]), border=True, help="(revenue − LLM cost) / revenue")
+cols[2].metric("Margin", money(t["margin_micros"]), border=True)
 cols = st.columns(3)
 cols[0].metric("Tokens", insights.tokens_text(t["tokens"]), border=True)
 cols[0].caption(f"vs the average customer's {insights.tokens_text(round(t['avg_tokens']))}")
@@ -50,7 +49,7 @@ cols[2].metric("LLM cost", money(t["cost_micros"]), border=True)
 cols[2].caption(f"vs the average customer's {money(t['avg_cost_micros'])} ({t['customers']} customers with usage)")
 
 if page.rise:
-    week = page.rise["week"]
+    week = page.rise["week"]  # a whole ISO week of the period against the one before
     before = page.rise["tokens_before"] or 0
     growth = f" ({insights.pct_text((page.rise['tokens'] - before) / before, signed=True)})" if before else ""
     st.markdown(

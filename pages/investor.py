@@ -53,6 +53,7 @@ cols[3].metric(
     help="The share of tokens consumed by the top 20% of customers by tokens.",
 )
 st.caption(f"Revenue {money(head['revenue_micros'])} · LLM cost {money(head['cost_micros'])}")
+pack_slot = st.empty()  # the investor pack's button, filled once every chart below is drawn
 
 pngs: dict[str, bytes] = {}
 
@@ -191,7 +192,7 @@ with st.expander("The numbers behind the charts"):
         **formats,
     )
 
-st.download_button(
+pack_slot.download_button(
     "Download the investor pack (ZIP: charts as PNG, every number as CSV)",
     founder.investor_pack(pngs, csvs),
     file_name=f"investor_pack_{start}_{end - timedelta(days=1)}.zip",

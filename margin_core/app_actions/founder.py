@@ -256,8 +256,12 @@ def customer_page(workspace: Workspace, *, customer_id: str, start: date, end: d
         .with_columns((pl.col("cost_micros") / pl.col("cost_micros").sum()).alias("share"))
         .sort("cost_micros", descending=True)
     )
+    whole_weeks = (pl.col("day").dt.truncate("1w") >= start) & (
+        pl.col("day").dt.truncate("1w") <= end - timedelta(days=7)
+    )
     weekly = (
-        mine.group_by(pl.col("day").dt.truncate("1w").alias("week"))
+        mine.filter(whole_weeks)  # only ISO weeks wholly inside the range compare like with like
+        .group_by(pl.col("day").dt.truncate("1w").alias("week"))
         .agg(pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"), pl.col("cost_micros").sum())
         .sort("week")
         .with_columns(
