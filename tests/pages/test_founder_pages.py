@@ -176,3 +176,12 @@ def test_costs_page_projects_each_provider() -> None:
     served = _served(at, "costs_forecast_csv").decode().splitlines()
     assert served[0].startswith("measure,provider,month_start,month_to_date_usd")
     assert {line.split(",")[1] for line in served[1:]} == {"openai", "anthropic", "openrouter"}
+
+
+def test_no_change_against_a_previous_period_without_data() -> None:
+    at = _open("overview", period=(TODAY - timedelta(days=90), TODAY - timedelta(days=1)))
+    revenue = next(m for m in at.metric if m.label == "Revenue")
+    assert revenue.delta is None  # the 90 days before start before the demo's data (2026-08-08)
+    assert any("before the data of every source starts (2026-08-08)" in c.value for c in at.caption)
+    at = _open("overview")  # the default 31 days: the 31 before have data for every source
+    assert next(m for m in at.metric if m.label == "Revenue").delta is not None
