@@ -111,3 +111,15 @@ def rate_table(keys: pl.DataFrame, *, overrides: pl.DataFrame) -> pl.DataFrame:
         rates = package_rates(provider, model, day)
         rows.append((provider, model, day, *(rates or (0, 0, 0, 0, 0)), rates is not None))
     return pl.DataFrame(rows, schema=schemas.RATES, orient="row")
+
+
+def unpriced_lines(unpriced: pl.DataFrame) -> list[str]:
+    """One sentence per model without a price that carries tokens (provider, model, tokens), largest first:
+    never a silent $0 (DESIGN §4.1)."""
+    return [
+        f"{model} ({provider}) has no price: its {tokens:,} tokens are counted at $0 until a price override is set"
+        for provider, model, tokens in unpriced.filter(pl.col("tokens") > 0)
+        .sort("tokens", "provider", "model", descending=[True, False, False])
+        .select("provider", "model", "tokens")
+        .iter_rows()
+    ]

@@ -77,6 +77,11 @@ def unpriced(version: int, start: date, end: date) -> pl.DataFrame:
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def unpriced_notes(version: int, start: date, end: date) -> list[str]:
+    return app_actions.unpriced_notes(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
 def coverage(version: int, start: date, end: date) -> pl.DataFrame:
     return app_actions.coverage(ws(version), start=start, end=end)
 

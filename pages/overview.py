@@ -3,7 +3,7 @@
 import streamlit as st
 
 from margin_core import app_actions
-from pages import _charts, _data, _tables
+from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
 from pages._ui import delta_pct, delta_pts, header, money, pct
 
@@ -60,6 +60,8 @@ cols[4].metric(
     "Mapping page.",
     border=True,
 )
+
+_notes.unpriced_note(version, start, end)
 
 left, right = st.columns([3, 1])
 with left:

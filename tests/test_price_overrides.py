@@ -111,3 +111,29 @@ def test_an_override_for_any_provider_prices_a_recorded_event_from_its_date_on(t
     unpriced = unpriced_models(workspace, start=start, end=end)
     assert unpriced.rows() == [("bedrock", "acme.house-model-v1", 3_000_000)]
     assert app_actions.override_choices(workspace) == (["bedrock"], ["acme.house-model-v1"])
+
+
+def test_the_cli_names_a_model_without_a_price_for_a_range_that_holds_its_tokens(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from margin_core.__main__ import main
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    event = EventRecord(
+        event_id="a",
+        ts=datetime(2026, 3, 5, 12, tzinfo=UTC),
+        customer_id="c",
+        feature="f",
+        provider="groq",
+        model="our-llama-70b",
+        input_tokens=1_200,
+        output_tokens=34,
+    )
+    ingest_events(make_engine(url), [event])
+    capsys.readouterr()
+    assert main(["--db", url, "report", "customers", "--start", "2026-03-01", "--end", "2026-04-01"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: our-llama-70b (groq) has no price: its 1,234 tokens are counted at $0 until a price override is set"
+    ]
+    assert main(["--db", url, "report", "models", "--start", "2026-04-01", "--end", "2026-05-01"]) == 0
+    assert capsys.readouterr().err == ""

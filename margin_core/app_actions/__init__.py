@@ -20,6 +20,7 @@ from margin_core.app_actions.prices import (
     override_choices,
     price_overrides,
     save_price_override,
+    unpriced_notes,
 )
 from margin_core.app_actions.providers import (
     PROVIDER_NAMES,
@@ -118,6 +119,7 @@ __all__ = [
     "tokens_by_model",
     "totals",
     "unconverted_revenue",
+    "unpriced_notes",
     "with_change_in_points",
     "workspace_label",
 ]

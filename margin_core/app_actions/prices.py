@@ -12,7 +12,7 @@ from margin_core import prices
 from margin_core.app_actions.store import _bump
 from margin_core.errors import ConfigError
 from margin_core.store import repo
-from margin_core.workspace import Workspace
+from margin_core.workspace import Workspace, unpriced_models
 
 RATE_FIELDS = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
 
@@ -70,3 +70,8 @@ def override_choices(workspace: Workspace) -> tuple[list[str], list[str]]:
     providers = sorted(set(found["provider"].unique().to_list()) - {""})
     models = sorted(set(found["model"].unique().to_list()) - {""})
     return providers, models
+
+
+def unpriced_notes(workspace: Workspace, *, start: date, end: date) -> list[str]:
+    """One sentence per model without a price whose tokens the range holds (the CLI prints the same lines)."""
+    return prices.unpriced_lines(unpriced_models(workspace, start=start, end=end))
