@@ -145,8 +145,8 @@ def _progress(message: str) -> None:
 
 
 def _report(engine: object, args: argparse.Namespace) -> int:
-    from margin_core import output, reports
-    from margin_core.workspace import load_workspace
+    from margin_core import output, prices, reports
+    from margin_core.workspace import load_workspace, unpriced_models
 
     if args.end <= args.start:
         sys.stderr.write("error: --end must be after --start (the end is exclusive)\n")
@@ -167,6 +167,8 @@ def _report(engine: object, args: argparse.Namespace) -> int:
         frame = reports.to_cli_frame(raw, args.kind)
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
+        sys.stderr.write(f"warning: {line}\n")
+    for line in prices.unpriced_lines(unpriced_models(workspace, start=args.start, end=args.end)):
         sys.stderr.write(f"warning: {line}\n")
     return 0
 

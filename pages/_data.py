@@ -78,6 +78,26 @@ def unpriced(version: int, start: date, end: date) -> pl.DataFrame:
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def unpriced_notes(version: int, start: date, end: date) -> list[str]:
+    return app_actions.unpriced_notes(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def coverage(version: int, start: date, end: date) -> pl.DataFrame:
+    return app_actions.coverage(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def reconciliation(version: int, start: date, end: date) -> pl.DataFrame:
+    return app_actions.reconciliation_table(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def override_choices(version: int) -> tuple[list[str], list[str]]:
+    return app_actions.override_choices(ws(version))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
 def top_insights(version: int, start: date, end: date) -> list[insights.Insight]:
     return insights.top_insights(
         daily=ledger(version, start, end),

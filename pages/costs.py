@@ -1,11 +1,11 @@
-"""Costs: LLM spend by provider and model per day, tokens by type, reported vs estimated, unattributed
-spend and the models without a price."""
+"""Costs: LLM spend by provider and model per day, tokens by type, reported vs estimated, the reconciliation
+with the providers' cost, event coverage per key, unattributed spend and the models without a price."""
 
 import polars as pl
 import streamlit as st
 
 from margin_core import app_actions
-from pages import _charts, _data, _tables
+from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
 from pages._ui import header, money, pct
 
@@ -84,6 +84,48 @@ with left:
     st.altair_chart(_charts.tokens_by_type(models.filter(pl.col("tokens") > 0)), width="stretch")
 with right:
     st.altair_chart(_charts.reported_vs_estimated(daily), width="stretch")
+
+st.subheader("Reconciliation with the providers")
+st.caption(
+    "Per provider and month: the provider's cost (as reported; estimated by Margin where a provider gives "
+    "none) is attributed to customers or left unattributed, to the cent. Request events on days without any "
+    "usage from their provider count at their own cost, on top."
+)
+reconciliation = _data.reconciliation(version, start, end)
+_tables.show(
+    reconciliation.with_columns(pl.col("month").dt.strftime("%Y-%m")),
+    key="costs_reconciliation",
+    csv=app_actions.csv_text(reconciliation),
+    file_name=f"reconciliation_{start}_{end}.csv",
+    columns={
+        "month": "Month",
+        "provider": "Provider",
+        "reported_micros": "Provider's cost",
+        "attributed_micros": "Attributed",
+        "unattributed_micros": "Unattributed",
+        "difference_micros": "Difference",
+        "own_cost_micros": "Events without usage",
+        "cost_micros": "LLM cost",
+        "estimated_micros": "of which estimated",
+    },
+    money=[
+        "reported_micros",
+        "attributed_micros",
+        "unattributed_micros",
+        "difference_micros",
+        "own_cost_micros",
+        "cost_micros",
+        "estimated_micros",
+    ],
+)
+
+st.subheader("Event coverage by provider key")
+st.caption(
+    "How much of each key's billed tokens your request events carry. Events take a usage row's cost only for "
+    "the share their tokens cover; the rest stays with the key: its customer's (unspecified) feature where the "
+    "key is mapped, else unattributed."
+)
+_notes.coverage_table(version, start, end, key="costs_coverage")
 
 st.subheader("Unattributed spend")
 if unattributed.is_empty():

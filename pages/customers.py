@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from margin_core import app_actions, insights
-from pages import _charts, _data, _tables
+from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
 from pages._ui import header, money, pct
 
@@ -46,6 +46,8 @@ if search.strip():
         | pl.col("customer_id").str.to_lowercase().str.contains(needle, literal=True)
     )
 shown = shown.sort("margin_micros", "customer_id")
+
+_notes.unpriced_note(version, start, end)
 
 revenue, cost = int(shown["revenue_micros"].sum()), int(shown["cost_micros"].sum())
 m1, m2, m3, m4 = st.columns(4)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from margin_core import app_actions
 from margin_core.app_actions import founder
-from pages import _charts, _data, _tables
+from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
 from pages._ui import delta_pct, delta_pts, header, money, pct
 
@@ -69,6 +69,8 @@ cols[4].metric(
     "Mapping page.",
     border=True,
 )
+
+_notes.unpriced_note(version, start, end)
 
 if data_from is not None and before_start < data_from:
     st.caption(

@@ -126,12 +126,26 @@ _tables.show(
         "output_per_mtok": "Output $/M",
     },
 )
+found_providers, found_models = _data.override_choices(version)
 with st.form("settings_override_form", clear_on_submit=True):
     o1, o2, o3 = st.columns(3)
     o_provider = o1.selectbox(
-        "Provider", ["openai", "anthropic", "openrouter", "other"], key="settings_override_provider"
+        "Provider",
+        found_providers,
+        index=None,
+        accept_new_options=True,
+        placeholder="Choose or type a provider",
+        help="The providers found in your events and usage; type any other name (bedrock, vertex, groq…).",
+        key="settings_override_provider",
     )
-    o_model = o2.text_input("Model, as the provider reports it", key="settings_override_model")
+    o_model = o2.selectbox(
+        "Model, as the provider reports it",
+        found_models,
+        index=None,
+        accept_new_options=True,
+        placeholder="Choose or type a model",
+        key="settings_override_model",
+    )
     o_from = o3.date_input("From", key="settings_override_from")
     p1, p2, p3, p4, p5 = st.columns(5)
     o_rates = {
@@ -144,7 +158,7 @@ with st.form("settings_override_form", clear_on_submit=True):
     if st.form_submit_button("Save override", icon=":material/sell:"):
         try:
             app_actions.save_price_override(
-                engine, provider=o_provider, model=o_model, effective_from=o_from, per_mtok=o_rates
+                engine, provider=o_provider or "", model=o_model or "", effective_from=o_from, per_mtok=o_rates
             )
         except MarginError as exc:
             st.error(str(exc))

@@ -3,7 +3,8 @@ store or the engine: everything goes through here.
 
 - `store`: the app's engine and store version, the workspace snapshot, settings, exchange rates, mappings,
   CSV imports and the demo workspace;
-- `prices`: price overrides that win over genai-prices from a date on;
+- `prices`: price overrides that win over genai-prices from a date on, for any provider name;
+- `reconciliation`: event coverage per provider key, and each provider's cost reconciled per month;
 - `providers`: provider keys (check, save, remove, masked list) and syncs;
 - `stripe_connect`: "Connect with Stripe" (OAuth) where a Connect client id is configured;
 - `views`: page-shaped reads (ledger summary, customer table, plan history, totals, cost breakdowns, freshness);
@@ -14,7 +15,13 @@ store or the engine: everything goes through here.
 
 from margin_core.app_actions.clock import today_utc
 from margin_core.app_actions.exports import csv_text, full_export
-from margin_core.app_actions.prices import delete_price_override, price_overrides, save_price_override
+from margin_core.app_actions.prices import (
+    delete_price_override,
+    override_choices,
+    price_overrides,
+    save_price_override,
+    unpriced_notes,
+)
 from margin_core.app_actions.providers import (
     PROVIDER_NAMES,
     PROVIDERS,
@@ -26,6 +33,7 @@ from margin_core.app_actions.providers import (
     save_connection,
     saved_key,
 )
+from margin_core.app_actions.reconciliation import coverage, reconciliation_table
 from margin_core.app_actions.series import SPLITS, over_time_split, previous_range, with_change_in_points
 from margin_core.app_actions.store import (
     app_engine,
@@ -75,6 +83,7 @@ __all__ = [
     "connect_url",
     "connections",
     "cost_by_day",
+    "coverage",
     "csv_text",
     "customer_table",
     "delete_mapping",
@@ -89,10 +98,12 @@ __all__ = [
     "ledger_summary",
     "load",
     "over_time_split",
+    "override_choices",
     "plan_history",
     "previous_range",
     "price_overrides",
     "read_settings",
+    "reconciliation_table",
     "remove_connection",
     "reset_demo",
     "run_sync",
@@ -108,6 +119,7 @@ __all__ = [
     "tokens_by_model",
     "totals",
     "unconverted_revenue",
+    "unpriced_notes",
     "with_change_in_points",
     "workspace_label",
 ]

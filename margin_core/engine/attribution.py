@@ -256,11 +256,12 @@ def attribute(
 
 
 def coverage(usage: pl.LazyFrame, *, events: pl.LazyFrame, mappings: pl.LazyFrame) -> pl.LazyFrame:
-    """Per usage row (day, provider, api_key_id, project_id): `row_tokens` and `covered_tokens`, its candidate
-    events' tokens but at most the row's (DESIGN §4.2 step 3). A range's coverage is their sums' ratio."""
+    """Per usage row (day, provider, api_key_id, project_id, model, mapped_customer): `row_tokens` and
+    `covered_tokens`, its candidate events' tokens but at most the row's (DESIGN §4.2 step 3). A range's
+    coverage is their sums' ratio."""
     usage, _, pairs = _prepared(usage, events, mappings)
     return usage.pipe(_with_coverage, pairs).select(
-        "day", "provider", "api_key_id", "project_id", "model", "row_tokens", "covered_tokens"
+        "day", "provider", "api_key_id", "project_id", "model", "mapped_customer", "row_tokens", "covered_tokens"
     )
 
 
