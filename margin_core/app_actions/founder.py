@@ -301,3 +301,34 @@ def customer_choices(workspace: Workspace) -> pl.DataFrame:
             pl.col("customer_id"),
         ).alias("label"),
     ).sort("label")
+
+
+# --- alert settings -------------------------------------------------------------------------------
+
+
+def alert_settings(workspace: Workspace) -> dict[str, float]:
+    """The alert thresholds in use: spike ratio, spike minimum in dollars, unattributed share in percent."""
+    limits = alerting.thresholds(workspace)
+    return {
+        "spike_ratio": limits.spike_ratio,
+        "spike_min_usd": limits.spike_min_micros / 1_000_000,
+        "unattributed_pct": limits.unattributed_max * 100,
+    }
+
+
+def save_alert_settings(engine: Engine, *, spike_ratio: float, spike_min_usd: float, unattributed_pct: float) -> None:
+    """Save the alert thresholds of DESIGN §4.9 (the store's version moves, so alerts are evaluated again)."""
+    from margin_core.errors import ConfigError
+    from margin_core.store import repo
+
+    if spike_ratio < 1:
+        raise ConfigError(f"spike ratio {spike_ratio:g} must be at least 1 (2 means the cost doubled)")
+    if spike_min_usd < 0:
+        raise ConfigError(f"spike minimum ${spike_min_usd:g} must not be negative")
+    if not 0 <= unattributed_pct <= 100:
+        raise ConfigError(f"unattributed share {unattributed_pct:g}% must be between 0 and 100")
+    with engine.begin() as connection:
+        repo.set_setting(connection, "alert_spike_ratio", f"{spike_ratio:g}")
+        repo.set_setting(connection, "alert_spike_min_usd", f"{spike_min_usd:.2f}")
+        repo.set_setting(connection, "alert_unattributed_pct", f"{unattributed_pct:g}")
+        repo.bump_version(connection)

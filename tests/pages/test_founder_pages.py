@@ -181,7 +181,27 @@ def test_costs_page_projects_each_provider() -> None:
 def test_no_change_against_a_previous_period_without_data() -> None:
     at = _open("overview", period=(TODAY - timedelta(days=90), TODAY - timedelta(days=1)))
     revenue = next(m for m in at.metric if m.label == "Revenue")
-    assert revenue.delta is None  # the 90 days before start before the demo's data (2026-08-08)
+    assert not revenue.delta  # the 90 days before start before the demo's data (2026-08-08)
     assert any("before the data of every source starts (2026-08-08)" in c.value for c in at.caption)
     at = _open("overview")  # the default 31 days: the 31 before have data for every source
-    assert next(m for m in at.metric if m.label == "Revenue").delta is not None
+    assert next(m for m in at.metric if m.label == "Revenue").delta
+
+
+def test_alert_thresholds_are_settings(demo_url: str) -> None:
+    at = _open("settings")
+    form = [n for n in at.number_input if n.label.startswith("Cost spike: at least ×")]
+    assert form and form[0].value == 2.0
+    form[0].set_value(3.5)
+    submit = next(b for b in at.get("button") if getattr(b, "label", "") == "Save alert thresholds")
+    submit.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    engine = make_engine(demo_url)
+    try:
+        limits = founder.alert_settings(load_workspace(engine))
+        assert limits["spike_ratio"] == 3.5
+        # Cobalt Health's 7-day cost is 2.05× the week before: silent at 3.5×
+        found = founder.alerts(engine, load_workspace(engine), last_day=TODAY - timedelta(days=1))
+        assert "customer Cobalt Health" not in found["subject"].to_list()
+        founder.save_alert_settings(engine, spike_ratio=2, spike_min_usd=50, unattributed_pct=15)
+    finally:
+        engine.dispose()
