@@ -105,3 +105,16 @@ def test_usage_patterns_report_and_granularity_override(store: str, capsys: pyte
         main(["--db", store, "report", "tiers", "--start", "2026-10-01", "--end", "2026-11-01", "--granularity", "day"])
         == 2
     )
+
+
+def test_after_a_sync_new_alerts_go_to_the_webhook(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(store)
+    with engine.begin() as connection:
+        repo.set_setting(connection, alerting.SENT_KEY, "[]")
+    assert alerting.notify_after_sync(engine, today=TODAY) == 0  # no webhook set: nothing leaves the machine
+    monkeypatch.setenv(alerting.WEBHOOK_ENV, HOOK)
+    with respx.mock() as mock:
+        route = mock.post(HOOK).mock(return_value=httpx.Response(204))
+        sent = alerting.notify_after_sync(engine, today=TODAY)
+        assert sent == route.call_count >= 2
+        assert all(set(json.loads(c.request.content)) == {"text"} for c in route.calls)
