@@ -17,6 +17,7 @@ from margin_core import alerting, insights, reports
 from margin_core.app_actions.series import with_change_in_points
 from margin_core.app_actions.views import ledger_summary, plan_history
 from margin_core.engine import forecast, usage_patterns
+from margin_core.engine.granularity import period_starts
 from margin_core.engine.margins import UNATTRIBUTED, with_margin
 from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.workspace import Workspace
@@ -235,8 +236,6 @@ def customer_page(workspace: Workspace, *, customer_id: str, start: date, end: d
         "customers": usage.height,
     }
     grain_expr = {"day": "1d", "week": "1w", "month": "1mo"}[grain]
-    from margin_core.engine.granularity import period_starts
-
     periods = period_starts(start, end, grain).collect()  # type: ignore[arg-type]
     cost_series = mine.group_by(pl.col("day").dt.truncate(grain_expr).alias("period_start")).agg(
         pl.col("cost_micros").sum()
