@@ -3,6 +3,11 @@
 The result is a ledger (LEDGER schema): every micro-dollar of a range's provider usage on one customer
 (or on none: unattributed), every request event counted once with its tokens, and the events of
 provider-days without usage at their own cost. Reports only group the ledger.
+
+`attribute` composes the steps: map each usage row, pair it with its candidate events, measure how much of
+the row their tokens cover (`_with_coverage`), split the covered cost over the events (`_split`), and keep
+what no event took with the row (`_rows_without_events`, `_unattributed`) beside the events' own rows
+(`_event_ledger`).
 """
 
 from __future__ import annotations
