@@ -118,3 +118,14 @@ def test_after_a_sync_new_alerts_go_to_the_webhook(store: str, monkeypatch: pyte
         sent = alerting.notify_after_sync(engine, today=TODAY)
         assert sent == route.call_count >= 2
         assert all(set(json.loads(c.request.content)) == {"text"} for c in route.calls)
+
+
+def test_alerts_as_json_keep_change_pct_a_number(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    args = ["--db", store, "report", "alerts", "--start", "2026-10-01", "--end", TODAY.isoformat(), "--format", "json"]
+    assert main(args) == 0
+    alerts = json.loads(capsys.readouterr().out)
+    spike = next(a for a in alerts if a["subject"] == "customer Globex")
+    assert isinstance(spike["change_pct"], float) and spike["change_pct"] > 1
+    assert set(spike) == {"kind", "subject", "previous", "current", "change_pct", "first_day"}
+    assert next(a for a in alerts if a["kind"] == "unpriced_model")["change_pct"] is None
