@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from margin_core import schemas
 from margin_core.engine import alerts, forecast
@@ -215,3 +218,31 @@ def test_ordered_puts_sources_first_then_largest_rise() -> None:
     out = alerts.ordered(pl.concat(frames)).collect()
     assert out["kind"].to_list() == ["cost_spike"] * 3 + ["unattributed_share"]
     assert out["subject"][0] == "model gpt-4o"  # +$154 before +$140
+
+
+@given(
+    costs=st.lists(
+        st.tuples(st.integers(0, 40), st.sampled_from(["openai", "anthropic", "openrouter"]), st.integers(0, 10**9)),
+        max_size=60,
+    ),
+    today_offset=st.integers(0, 40),
+)
+def test_provider_projections_add_up_to_the_total_and_ignore_order(
+    costs: list[tuple[int, str, int]], today_offset: int
+) -> None:
+    first = date(2026, 10, 20)
+    frame = pl.DataFrame(
+        [(first + timedelta(days=d), p, c) for d, p, c in costs],
+        schema={"day": pl.Date, "provider": pl.String, "cost_micros": pl.Int64},
+        orient="row",
+    )
+    today = first + timedelta(days=today_offset)
+    out = forecast.month_end_forecast(frame.lazy(), daily_revenue=daily_revenue([]), today=today).collect()
+    providers = out.filter((pl.col("measure") == "cost") & (pl.col("provider") != ""))
+    total = out.filter((pl.col("measure") == "cost") & (pl.col("provider") == "")).row(0, named=True)
+    assert int(providers["month_to_date_micros"].sum()) == total["month_to_date_micros"]
+    assert int(providers["last_7_days_micros"].sum()) == total["last_7_days_micros"]
+    assert abs(int(providers["projected_micros"].sum()) - total["projected_micros"]) <= providers.height  # rounding
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=3).lazy()
+    again = forecast.month_end_forecast(shuffled, daily_revenue=daily_revenue([]), today=today).collect()
+    assert_frame_equal(again, out, check_row_order=False)

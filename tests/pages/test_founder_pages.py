@@ -205,3 +205,16 @@ def test_alert_thresholds_are_settings(demo_url: str) -> None:
         founder.save_alert_settings(engine, spike_ratio=2, spike_min_usd=50, unattributed_pct=15)
     finally:
         engine.dispose()
+
+
+def test_cross_subsidy_by_usage_pattern_matches_the_cli_report(workspace) -> None:
+    at = _open("cross_subsidy")
+    at.selectbox(key="cross_dimension").set_value("usage_pattern").run()
+    assert not at.exception, [e.value for e in at.exception]
+    served = _served(at, "cross_table_csv").decode()
+    start, end = TODAY - timedelta(days=31), TODAY
+    expected = reports.to_cli_frame(
+        reports.report(workspace, "usage-patterns", start=start, end=end), "usage-patterns"
+    ).write_csv()
+    assert sorted(served.splitlines()) == sorted(expected.splitlines())
+    assert served.splitlines()[0].startswith("usage_pattern,revenue_usd")
