@@ -61,13 +61,18 @@ def _parser() -> argparse.ArgumentParser:
             "features",
             "tiers",
             "segments",
+            "usage-patterns",
             "over-time",
             "unattributed",
+            "alerts",
         ),
     )
     rep.add_argument("--start", type=_day, required=True, help="first day (inclusive)")
     rep.add_argument("--end", type=_day, required=True, help="end day (exclusive)")
     rep.add_argument("--format", choices=("csv", "json"), default="csv")
+    rep.add_argument(
+        "--granularity", choices=("day", "week", "month"), help="over-time only: override the adaptive period"
+    )
     return parser
 
 
@@ -175,16 +180,30 @@ def _progress(message: str) -> None:
 
 
 def _report(engine: object, args: argparse.Namespace) -> int:
-    from margin_core import output, reports
-    from margin_core.workspace import load_workspace
+    from margin_core import output, prices, reports
+    from margin_core.workspace import load_workspace, unpriced_models
 
     if args.end <= args.start:
         sys.stderr.write("error: --end must be after --start (the end is exclusive)\n")
         return 2
+    if args.granularity and args.kind != "over-time":
+        sys.stderr.write("error: --granularity applies to over-time only\n")
+        return 2
     workspace = load_workspace(engine)  # type: ignore[arg-type]
-    frame = reports.to_cli_frame(reports.report(workspace, args.kind, start=args.start, end=args.end), args.kind)
+    if args.kind == "alerts":  # the store's sync runs too: a failed sync is an alert
+        from datetime import timedelta
+
+        from margin_core import alerting
+
+        found = alerting.for_store(engine, workspace, last_day=args.end - timedelta(days=1))  # type: ignore[arg-type]
+        frame = reports.to_cli_frame(found, "alerts")
+    else:
+        raw = reports.report(workspace, args.kind, start=args.start, end=args.end, grain=args.granularity)
+        frame = reports.to_cli_frame(raw, args.kind)
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
+        sys.stderr.write(f"warning: {line}\n")
+    for line in prices.unpriced_lines(unpriced_models(workspace, start=args.start, end=args.end)):
         sys.stderr.write(f"warning: {line}\n")
     return 0
 

@@ -14,11 +14,23 @@ import polars as pl
 from genai_prices import Usage, calc_price
 
 from margin_core import schemas
+from margin_core.errors import ConfigError
 
 _PROBE = 1_000  # small enough to stay in every model's first price tier
 _ATTO_PER_USD = 10**18
 _GENAI_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "openrouter": "openrouter"}
 RATE_NAMES = ("input_atto", "cached_input_atto", "cache_write_atto", "cache_write_1h_atto", "output_atto")
+
+
+def override_provider(name: str) -> str:
+    """A price override's provider: any non-empty name (Bedrock, Vertex, Groq…: whatever `record()` or an
+    import stored), exactly as events and usage carry it; raises ConfigError."""
+    provider = name.strip()
+    if not provider:
+        raise ConfigError("the provider name is required, exactly as your events or usage carry it")
+    if provider == "*" or len(provider) > 100 or not provider.isprintable():
+        raise ConfigError(f"{name!r} is not a provider name")
+    return provider
 
 
 def per_mtok_to_atto(per_million: Decimal) -> int:
@@ -105,3 +117,15 @@ def rate_table(keys: pl.DataFrame, *, overrides: pl.DataFrame) -> pl.DataFrame:
         rates = package_rates(provider, model, day)
         rows.append((provider, model, day, *(rates or (0, 0, 0, 0, 0)), rates is not None))
     return pl.DataFrame(rows, schema=schemas.RATES, orient="row")
+
+
+def unpriced_lines(unpriced: pl.DataFrame) -> list[str]:
+    """One sentence per model without a price that carries tokens (provider, model, tokens), largest first:
+    never a silent $0 (DESIGN §4.1)."""
+    return [
+        f"{model} ({provider}) has no price: its {tokens:,} tokens are counted at $0 until a price override is set"
+        for provider, model, tokens in unpriced.filter(pl.col("tokens") > 0)
+        .sort("tokens", "provider", "model", descending=[True, False, False])
+        .select("provider", "model", "tokens")
+        .iter_rows()
+    ]

@@ -127,7 +127,24 @@ def sync_all(
             result = sync_provider(engine, provider, api_key=keys[provider], today=today, days=days, progress=say)
         say(result.line)
         results.append(result)
+    if results:
+        _notify_alerts(engine, today=today, say=say)
     return results
+
+
+def _notify_alerts(engine: Engine, *, today: date, say: Progress) -> None:
+    """Post new alerts to MARGIN_ALERT_WEBHOOK_URL after a sync (DESIGN §4.9); a webhook failure never fails
+    the sync: it is said, and the alerts not sent are tried again after the next one."""
+    from margin_core import alerting  # lazily: reports and the engine load only when a webhook is set
+
+    try:
+        sent = alerting.notify_after_sync(engine, today=today)
+    except MarginError as exc:
+        logger.warning("%s", exc)
+        say(str(exc))
+        return
+    if sent:
+        say(f"alerts: {sent} new alert(s) posted to the webhook")
 
 
 def sync_window(engine: Engine, provider: str, *, today: date, days: int | None) -> tuple[date, date]:

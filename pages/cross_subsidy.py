@@ -25,6 +25,11 @@ if usage_attribute:
     )
 else:
     c2.caption("Each customer's revenue and cost go whole to its value; unattributed cost has its own row.")
+if dimension == "usage_pattern":
+    c2.caption(
+        "Usage pattern over the period: power = the top 10% of customers by tokens, light = the bottom 50%, "
+        "regular = the rest, none = no tokens."
+    )
 
 rows = _data.dimension(version, start, end, dimension)
 if rows.is_empty():
@@ -43,7 +48,14 @@ st.altair_chart(
     _charts.diverging_margins(rows, value=column, title=f"Gross margin by {label.lower()}"), width="stretch"
 )
 
-KINDS = {"feature": "features", "model": "models", "provider": "providers", "tier": "tiers", "segment": "segments"}
+KINDS = {
+    "feature": "features",
+    "model": "models",
+    "provider": "providers",
+    "tier": "tiers",
+    "segment": "segments",
+    "usage_pattern": "usage-patterns",
+}
 kind = KINDS.get(dimension)
 columns = {column: label}
 if column == "model":

@@ -30,7 +30,9 @@ if series["revenue_micros"].sum() == 0 and series["cost_micros"].sum() == 0:
 revenue, cost = int(series["revenue_micros"].sum()), int(series["cost_micros"].sum())
 whole = (revenue - cost) / revenue if revenue > 0 else None
 before_start, before_end = app_actions.previous_range(start, end)
-before = app_actions.totals(_data.customers(version, before_start, before_end))
+data_from = _data.comparable_from(version)
+comparable = data_from is not None and before_start >= data_from  # the previous period has every source's data
+before = app_actions.totals(_data.customers(version, before_start, before_end)) if comparable else {"margin_pct": None}
 valued = series.filter(pl.col("margin_pct").is_not_null())
 last = valued.row(-1, named=True) if valued.height else None
 prior = valued.row(-2, named=True) if valued.height > 1 else None
@@ -42,7 +44,9 @@ m3.metric(
     pct(whole),
     delta_pts(whole, before["margin_pct"]),
     border=True,
-    help="Whole period; change in points against the previous period of the same length.",
+    help="Whole period; change in points against the previous period of the same length."
+    if comparable
+    else f"Whole period; no change shown: the previous period starts before the data of every source ({data_from}).",
 )
 if last is not None:
     m4.metric(

@@ -136,6 +136,15 @@ def test_loss_making_models() -> None:
     assert found is not None
     assert found.text == "2 models lose money: opus (−$7,000 on $500 of revenue), turbo (−$120 on $1,000 of revenue)."
     assert found.weight_micros == 7_120 * M
+    internal = pl.DataFrame(
+        {"provider": ["anthropic", "openai"], "model": ["opus", "mini"], "cost_micros": [6_500 * M, M]}
+    )
+    noted = insights.loss_making_models(models, unattributed=internal)
+    assert noted is not None
+    assert noted.text == (
+        "2 models lose money: opus (−$7,000 on $500 of revenue; $6,500 of its cost is unattributed spend), "
+        "turbo (−$120 on $1,000 of revenue)."
+    )
 
 
 def test_concentration_of_tokens_and_revenue() -> None:

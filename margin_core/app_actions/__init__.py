@@ -3,7 +3,8 @@ store or the engine: everything goes through here.
 
 - `store`: the app's engine and store version, the workspace snapshot, settings, exchange rates, mappings,
   CSV imports and the demo workspace;
-- `prices`: price overrides that win over genai-prices from a date on;
+- `prices`: price overrides that win over genai-prices from a date on, for any provider name;
+- `reconciliation`: event coverage per provider key, and each provider's cost reconciled per month;
 - `providers`: provider keys (check, save, remove, masked list) and syncs;
 - `keeping`: the background sync setting, data freshness for every page, and sync gaps;
 - `stripe_connect`: "Connect with Stripe" (OAuth) where a Connect client id is configured;
@@ -24,7 +25,13 @@ from margin_core.app_actions.keeping import (
     sync_gaps,
     sync_schedule_hours,
 )
-from margin_core.app_actions.prices import delete_price_override, price_overrides, save_price_override
+from margin_core.app_actions.prices import (
+    delete_price_override,
+    override_choices,
+    price_overrides,
+    save_price_override,
+    unpriced_notes,
+)
 from margin_core.app_actions.providers import (
     PROVIDER_NAMES,
     PROVIDERS,
@@ -36,6 +43,7 @@ from margin_core.app_actions.providers import (
     save_connection,
     saved_key,
 )
+from margin_core.app_actions.reconciliation import coverage, reconciliation_table
 from margin_core.app_actions.series import SPLITS, over_time_split, previous_range, with_change_in_points
 from margin_core.app_actions.store import (
     app_engine,
@@ -85,6 +93,7 @@ __all__ = [
     "connect_url",
     "connections",
     "cost_by_day",
+    "coverage",
     "csv_text",
     "customer_table",
     "delete_mapping",
@@ -99,10 +108,12 @@ __all__ = [
     "ledger_summary",
     "load",
     "over_time_split",
+    "override_choices",
     "plan_history",
     "previous_range",
     "price_overrides",
     "read_settings",
+    "reconciliation_table",
     "remove_connection",
     "reset_demo",
     "run_sync",
@@ -118,6 +129,7 @@ __all__ = [
     "tokens_by_model",
     "totals",
     "unconverted_revenue",
+    "unpriced_notes",
     "with_change_in_points",
     "workspace_label",
 ]

@@ -7,6 +7,7 @@ unmapped keys (unattributed spend), a model without a price, and a cost spike in
 from __future__ import annotations
 
 import csv
+import math
 import random
 from datetime import date, timedelta
 from pathlib import Path
@@ -83,10 +84,10 @@ def write_csvs(folder: Path, *, today: date) -> dict[str, Path]:
                                 provider,
                                 model,
                                 f"key_{cid}",
-                                int(input_tokens * feature_weight / 2),
+                                math.ceil(input_tokens * feature_weight / 2),  # the SDK sees all of the key's traffic
                                 0,
                                 0,
-                                int(output_tokens * feature_weight / 2),
+                                math.ceil(output_tokens * feature_weight / 2),
                                 "",
                                 channel,
                             ]

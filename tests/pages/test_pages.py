@@ -280,6 +280,36 @@ def test_costs_lists_unattributed_spend_and_unpriced_models(store: str) -> None:
     assert unpriced["Tokens"].iloc[0] == 31 * 11_000
 
 
+def test_costs_reconciles_every_provider_month_and_agrees_with_the_providers_report(store: str) -> None:
+    start, end = _period()
+    at = _open("costs")
+    table = next(d.value for d in at.dataframe if "Difference" in d.value.columns)
+    assert set(table["Difference"]) == {0}
+    csv = pl.read_csv(io.StringIO(_download(at, "costs_reconciliation_csv")), infer_schema=False)
+    assert set(csv["difference_usd"]) == {"0.00"}
+    money = pl.Decimal(20, 2)
+    providers = reports.to_cli_frame(reports.report(_workspace(store), "providers", start=start, end=end), "providers")
+    summed = csv.group_by("provider").agg(pl.col("cost_usd").cast(money).sum())
+    assert dict(summed.iter_rows()) == dict(providers.select("provider", pl.col("cost_usd").cast(money)).iter_rows())
+
+
+def test_costs_and_mapping_show_event_coverage_per_key(store: str) -> None:
+    for page, key in (("costs", "costs_coverage_csv"), ("mapping", "mapping_coverage_csv")):
+        at = _open(page)
+        shown = next(d.value for d in at.dataframe if "Coverage" in d.value.columns)
+        orphan = shown[shown["API key"] == "key_orphan"].iloc[0]
+        assert (orphan["Coverage"], orphan["Mapped to"]) == (0, "not mapped: the rest is unattributed")
+        assert shown["Tokens in events"].iloc[-1] > 0  # a customer's own key, covered by its events
+        csv = pl.read_csv(io.StringIO(_download(at, key)))
+        assert ((csv["covered_tokens"] <= csv["row_tokens"]) & (csv["coverage"] <= 1)).all()
+
+
+def test_overview_and_customers_name_the_model_without_a_price(store: str) -> None:
+    for page in ("overview", "customers"):
+        at = _open(page)
+        assert any("mystery-model-x (openai) has no price" in w.value for w in at.warning), page
+
+
 # --- mapping ---------------------------------------------------------------------------------------------
 
 
@@ -383,6 +413,22 @@ def test_settings_exchange_rate_is_validated_and_saved(store: str) -> None:
     at.button(key="settings_rate_save").click().run()
     rates = next(d.value for d in at.dataframe if "Currency" in d.value.columns)
     assert list(rates["Currency"]) == ["EUR"] and list(rates["USD per unit"]) == ["1.08"]
+
+
+def test_settings_override_form_offers_the_providers_and_models_found(store: str) -> None:
+    # AppTest cannot type a new option; any provider name is tested on the use case (test_price_overrides.py)
+    at = _open("settings")
+    assert at.selectbox(key="settings_override_provider").options == ["anthropic", "openai"]
+    assert "mystery-model-x" in at.selectbox(key="settings_override_model").options
+    at.selectbox(key="settings_override_provider").set_value("openai")
+    at.selectbox(key="settings_override_model").set_value("mystery-model-x")
+    at.date_input(key="settings_override_from").set_value(_period()[0] - timedelta(days=400))
+    at.text_input(key="settings_override_input").input("0.25")
+    next(b for b in at.button if b.label == "Save override").click().run()
+    assert not at.exception
+    saved = app_actions.price_overrides(make_engine(store))
+    assert saved.select("provider", "model", "input_per_mtok").rows() == [("openai", "mystery-model-x", "0.25")]
+    assert not any("mystery-model-x" in w.value for w in _open("overview").warning)
 
 
 # --- connections -----------------------------------------------------------------------------------------
