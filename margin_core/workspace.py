@@ -14,7 +14,7 @@ from typing import TypeVar
 import polars as pl
 from sqlalchemy import Engine
 
-from margin_core import prices, schemas
+from margin_core import prices
 from margin_core.engine import attribution, pricing
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
@@ -120,4 +120,4 @@ def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataF
     )
 
 
-__all__ = ["Workspace", "load_workspace", "schemas", "unpriced_models"]
+__all__ = ["Workspace", "load_workspace", "unpriced_models"]
