@@ -67,7 +67,7 @@ def load_workspace(engine: Engine) -> Workspace:
     version = repo.data_version(engine)
     with engine.connect() as connection:
         settings = repo.read_settings(connection)
-        overrides = repo.read_price_overrides(connection)
+        overrides = prices.override_frame(repo.read_price_override_rows(connection))
     frames = repo.read_snapshot(engine)
     usage, aliases = frames["usage"], frames["aliases"]
     mappings = _resolve(frames["mappings"], aliases)
