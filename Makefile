@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+BASELINE ?= scripts/report-baseline.sha256
 
 .DEFAULT_GOAL := help
 .PHONY: help run check test fmt bench compare-reports clean-venv
@@ -38,8 +39,8 @@ fmt: $(VENV)/.dev ## ruff format and ruff check --fix
 bench: $(VENV)/.dev ## the workload-L timings (needs a generated store, see README)
 	$(PY) bench/run.py
 
-compare-reports: $(VENV)/.dev ## every CLI report on the demo, byte for byte against BASELINE=dir
-	$(PY) scripts/compare_reports.py --out /tmp/margin-reports $(if $(BASELINE),--against $(BASELINE))
+compare-reports: $(VENV)/.dev ## every CLI report on fixed stores, byte for byte against BASELINE (dir or SHA256SUMS)
+	$(PY) scripts/compare_reports.py --out /tmp/margin-reports --against $(BASELINE)
 
 clean-venv: ## remove the virtualenv
 	rm -rf $(VENV)
