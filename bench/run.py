@@ -16,10 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-import duckdb_reference  # noqa: E402
-
+from bench import duckdb_reference  # noqa: E402
 from margin_core import reports  # noqa: E402
 from margin_core.store.db import make_engine  # noqa: E402
 from margin_core.workspace import load_workspace  # noqa: E402

@@ -83,11 +83,6 @@ class StripeRevenue:
         v1, limit = self._client.v1, self._page_size
         return iter_list(lambda: v1.products.list({"limit": limit}), endpoint="products", sleep=self._sleep)
 
-    def iter_prices(self) -> Iterator[stripe.Price]:
-        """Yield every price, archived ones included."""
-        v1, limit = self._client.v1, self._page_size
-        return iter_list(lambda: v1.prices.list({"limit": limit}), endpoint="prices", sleep=self._sleep)
-
     def iter_subscriptions(self) -> Iterator[stripe.Subscription]:
         """Yield every subscription, canceled ones included (Stripe omits them unless `status=all`)."""
         v1, limit = self._client.v1, self._page_size

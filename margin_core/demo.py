@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 from sqlalchemy import Engine, text
 
-from margin_core import prices, schemas
+from margin_core import fx, prices, schemas
 from margin_core.engine import pricing
 from margin_core.store import repo
 from margin_core.store.db import shared_engine
@@ -548,7 +548,7 @@ def build(engine: Engine, *, today: date) -> str:
         ]
         repo.upsert_api_keys(connection, labels)
         repo.upsert_revenue(connection, _revenue_rows(people, start, end))
-        repo.upsert_rates(connection, [("EUR", "1.10"), ("GBP", "1.30")])
+        fx.save_rates(connection, [("EUR", "1.10"), ("GBP", "1.30")])
         repo.set_setting(connection, "workspace_kind", "demo")
         repo.set_setting(connection, "demo_today", today.isoformat())
         repo.bump_version(connection)

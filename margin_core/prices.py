@@ -6,9 +6,11 @@ genai-prices counts `input_tokens` as all input, so each rate is probed with the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 import polars as pl
 from genai_prices import Usage, calc_price
@@ -36,6 +38,12 @@ def override_provider(name: str) -> str:
 def per_mtok_to_atto(per_million: Decimal) -> int:
     """USD per million tokens to atto-dollars per token (1 USD/MTok = 10^12 atto per token)."""
     return int((per_million * 10**12).to_integral_value())
+
+
+def override_frame(rows: Iterable[tuple[Any, ...]]) -> pl.DataFrame:
+    """Stored price overrides (provider, model, effective_from, five USD-per-MTok rates) as PRICE_OVERRIDES."""
+    converted = [(provider, model, day, *(per_mtok_to_atto(v) for v in rates)) for provider, model, day, *rates in rows]
+    return pl.DataFrame(converted, schema=schemas.PRICE_OVERRIDES, orient="row")
 
 
 def _atto_per_token(usd_for_probe: Decimal) -> int:

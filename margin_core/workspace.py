@@ -14,7 +14,7 @@ from typing import TypeVar
 import polars as pl
 from sqlalchemy import Engine
 
-from margin_core import prices, schemas
+from margin_core import prices
 from margin_core.engine import attribution, pricing
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
@@ -67,7 +67,7 @@ def load_workspace(engine: Engine) -> Workspace:
     version = repo.data_version(engine)
     with engine.connect() as connection:
         settings = repo.read_settings(connection)
-        overrides = repo.read_price_overrides(connection)
+        overrides = prices.override_frame(repo.read_price_override_rows(connection))
     frames = repo.read_snapshot(engine)
     usage, aliases = frames["usage"], frames["aliases"]
     mappings = _resolve(frames["mappings"], aliases)
@@ -120,4 +120,4 @@ def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataF
     )
 
 
-__all__ = ["Workspace", "load_workspace", "schemas", "unpriced_models"]
+__all__ = ["Workspace", "load_workspace", "unpriced_models"]

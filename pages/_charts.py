@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import altair as alt
 import polars as pl
+from altair.utils.schemapi import UndefinedType
 
 from margin_core import insights
 
@@ -126,7 +127,7 @@ def status_counts(counts: dict[str, int], *, title: str = "Customers by status")
     )
 
 
-def diverging_margins(frame: pl.DataFrame, *, value: str, title: str) -> alt.LayerChart:
+def diverging_margins(frame: pl.DataFrame, *, value: str, title: str) -> alt.LayerChart | alt.FacetChart:
     """Margin in dollars per value of a dimension, left of zero in red, right in green (by status)."""
     data = _dollars(frame, "revenue_micros", "cost_micros", "margin_micros").with_columns(
         pl.col(value).cast(pl.String).alias("value")
@@ -255,7 +256,7 @@ def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -
     """One line per value of the split dimension."""
     label, fmt = SPLIT_MEASURES[measure]
     data, x = _time_x(_dollars(frame, "revenue_micros", "cost_micros", "margin_micros"), "period_start", title="Period")
-    scale = alt.Undefined
+    scale: alt.Scale | UndefinedType = alt.Undefined
     if measure == "margin_pct":  # a −1,500% loss-maker would flatten every other line: clip at ±100%
         scale = alt.Scale(domain=[-1, 1], clamp=True)
     return (
@@ -282,7 +283,7 @@ def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -
     )
 
 
-def profile_vs_average(frame: pl.DataFrame, *, by: str, name: str, title: str) -> alt.LayerChart:
+def profile_vs_average(frame: pl.DataFrame, *, by: str, name: str, title: str) -> alt.LayerChart | alt.FacetChart:
     """This customer's LLM cost per `by` value (bars) against the average customer's (black ticks)."""
     data = frame.select(
         pl.col(by).alias("value"),

@@ -7,21 +7,20 @@ from datetime import date
 
 import polars as pl
 import streamlit as st
-from sqlalchemy import Engine
 
 from margin_core import app_actions, insights, reports, settings, workspace
-from margin_core.app_actions import founder
+from margin_core.app_actions import StoreHandle, founder
 from margin_core.workspace import Workspace
 
 ENTRIES = 32
 
 
 @st.cache_resource(show_spinner="Opening the store (a first start builds the demo workspace, a few seconds)…")
-def _engine(url: str) -> Engine:
+def _engine(url: str) -> StoreHandle:
     return app_actions.app_engine()
 
 
-def engine() -> Engine:
+def engine() -> StoreHandle:
     """The app's engine for MARGIN_DATABASE_URL (else data/margin.db); an empty store gets the demo."""
     return _engine(settings.database_url())
 

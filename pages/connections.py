@@ -50,7 +50,9 @@ connected = state.filter(state["status"] != "not connected")
 m1, m2, m3 = st.columns(3)
 m1.metric("Connected", f"{connected.height} of {state.height}", border=True)
 m2.metric(
-    "Last sync", f"{state['last_sync'].max():%Y-%m-%d %H:%M} UTC" if state["last_sync"].max() else "never", border=True
+    "Last sync",
+    f"{state['last_sync'].dt.max():%Y-%m-%d %H:%M} UTC" if state["last_sync"].dt.max() else "never",
+    border=True,
 )
 m3.metric("Workspace", "Demo" if demo else "Own data", border=True)
 _tables.show(

@@ -1,5 +1,7 @@
 """Customers: every customer's margin with filters, CSV download, and one customer's drill-down."""
 
+from typing import Any
+
 import polars as pl
 import streamlit as st
 
@@ -119,7 +121,7 @@ profile_columns = {
     "avg_cost_micros": "Avg customer cost",
     "cost_vs_average": "Cost vs average",
 }
-profile_formats = {
+profile_formats: dict[str, Any] = {
     "money": ["cost_micros", "avg_cost_micros"],
     "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
     "ratios": ["cost_vs_average"],

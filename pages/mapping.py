@@ -76,7 +76,7 @@ else:
         customer = f2.selectbox(
             "Customer",
             customer_ids,
-            format_func=customer_names.get,
+            format_func=lambda c: str(customer_names.get(c)),
             key="mapping_customer",
             index=None,
             placeholder="Choose a customer",

@@ -17,9 +17,10 @@ GRAINS = {"auto": f"Auto ({auto})", "day": "Day", "week": "Week", "month": "Mont
 SPLITS = {"none": "No split", **{s: s.capitalize() for s in app_actions.SPLITS}}
 c1, c2, c3 = st.columns([3, 2, 3])
 grain_choice = c1.segmented_control(
-    "Granularity", list(GRAINS), format_func=GRAINS.get, key="over_time_grain", default="auto", required=True
+    "Granularity", list(GRAINS), format_func=GRAINS.__getitem__, key="over_time_grain", default="auto", required=True
 )
-split = c2.selectbox("Split by", list(SPLITS), format_func=SPLITS.get, key="over_time_split")
+split = c2.selectbox("Split by", list(SPLITS), format_func=SPLITS.__getitem__, key="over_time_split")
+assert split is not None  # a selectbox with options and a default index always has a value
 grain = auto if grain_choice in (None, "auto") else grain_choice
 
 series = _data.over_time(version, start, end, grain)
@@ -88,7 +89,7 @@ if split != "none":
     measure = c3.segmented_control(
         "Split chart shows",
         list(MEASURES),
-        format_func=MEASURES.get,
+        format_func=MEASURES.__getitem__,
         key="over_time_measure",
         default="margin_pct",
         required=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import polars as pl
@@ -42,7 +43,7 @@ def test_percent_and_points_text() -> None:
     assert insights.ratio_text(2.44) == "2.4×"
 
 
-def _daily(rows: list[tuple[date, str | None, str, str, int]]) -> pl.DataFrame:
+def _daily(rows: Sequence[tuple[date, str | None, str, str, int]]) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
         schema={

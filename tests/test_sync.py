@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from sqlalchemy import text
 
-from margin_core import reports, sync
+from margin_core import provider_usage, reports, sync
 from margin_core.store import repo
 from margin_core.store.db import make_engine
 from margin_core.workspace import load_workspace
@@ -70,7 +70,7 @@ def test_full_sync_reproduces_the_fixture_totals(server: ProviderServer, engine)
     assert _usd(sum(openrouter.values())) == Decimal("68.82")
 
     usage = repo.read_usage(engine)
-    assert _usd(usage["cost_micros"].sum()) == Decimal("536.21")
+    assert _usd(int(usage["cost_micros"].sum())) == Decimal("536.21")
     assert set(usage["cost_source"]) == {"reported"}
     totals = usage.filter(pl.col("provider") == "openai").select(pl.col("requests", "output_tokens").sum()).row(0)
     assert totals == (108_619 + 15_655 + 2_105, 24_604_309)
@@ -117,7 +117,7 @@ def test_an_unexpected_error_fails_that_provider_only_and_is_recorded(
             raise ZeroDivisionError("a bug")
         return real(fetched, source=source)
 
-    real = sync.usage_rows
+    real = provider_usage.usage_rows
     monkeypatch.setattr(sync, "usage_rows", broken)
     results = {r.provider: r for r in sync.sync_all(engine, today=TODAY, days=5)}
     assert results["anthropic"].status == "failed"

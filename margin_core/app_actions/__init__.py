@@ -46,6 +46,7 @@ from margin_core.app_actions.providers import (
 from margin_core.app_actions.reconciliation import coverage, reconciliation_table
 from margin_core.app_actions.series import SPLITS, over_time_split, previous_range, with_change_in_points
 from margin_core.app_actions.store import (
+    StoreHandle,
     app_engine,
     clear_demo,
     delete_mapping,
@@ -85,6 +86,7 @@ __all__ = [
     "STATUSES",
     "UNATTRIBUTED",
     "ConnectionCheck",
+    "StoreHandle",
     "app_engine",
     "change_in_points",
     "check_key",

@@ -21,7 +21,6 @@ from margin_core.schemas import TOKEN_COLUMNS
 NO_USAGE = "(no usage)"
 NONE = "(none)"
 CUSTOMER_COLUMNS = ("tier", "segment", "region")
-USAGE_COLUMNS = ("feature", "model", "provider")
 Basis = Literal["requests", "tokens"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import polars as pl
 from hypothesis import given
@@ -14,7 +15,7 @@ from margin_core.engine.attribution import attribute
 DAY = date(2026, 3, 2)
 
 
-def usage(*rows: dict) -> pl.LazyFrame:
+def usage(*rows: dict[str, Any]) -> pl.LazyFrame:
     base = {
         "day": DAY,
         "provider": "openai",
@@ -35,7 +36,7 @@ def usage(*rows: dict) -> pl.LazyFrame:
     return pl.DataFrame([{**base, "usage_id": i, **row} for i, row in enumerate(rows)], schema=schemas.USAGE).lazy()
 
 
-def events(*rows: dict) -> pl.LazyFrame:
+def events(*rows: dict[str, Any]) -> pl.LazyFrame:
     base = {
         "day": DAY,
         "customer_id": "c1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
 import pytest
@@ -13,7 +14,7 @@ from margin_core import schemas
 from margin_core.engine import dimensions, granularity, margins, revenue
 
 
-def lines(*rows: dict) -> pl.LazyFrame:
+def lines(*rows: dict[str, Any]) -> pl.LazyFrame:
     base = {"kind": "csv", "customer_id": "c", "source_id": "s", "currency": "usd", "plan": "", "description": ""}
     return pl.DataFrame(
         [{**base, "source_id": f"s{i}", "amount": r.get("amount_usd_cents"), **r} for i, r in enumerate(rows)],
@@ -56,8 +57,8 @@ def test_days_of_an_item_always_add_up_to_it(amount: int, length: int, cut: int)
     start = date(2026, 1, 1)
     item = lines({"service_start": start, "service_end": start + timedelta(days=length), "amount_usd_cents": amount})
     middle = start + timedelta(days=min(cut, length))
-    before = revenue.recognize_daily(item, start=date(2025, 1, 1), end=middle).collect()["revenue_cents"].sum()
-    after = revenue.recognize_daily(item, start=middle, end=date(2028, 1, 1)).collect()["revenue_cents"].sum()
+    before = int(revenue.recognize_daily(item, start=date(2025, 1, 1), end=middle).collect()["revenue_cents"].sum())
+    after = int(revenue.recognize_daily(item, start=middle, end=date(2028, 1, 1)).collect()["revenue_cents"].sum())
     assert before + after == amount
 
 
@@ -98,7 +99,7 @@ def test_weeks_start_on_monday_and_every_period_is_listed() -> None:
     assert starts.to_list() == [date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)]
 
 
-def _ledger(rows: list[tuple]) -> pl.LazyFrame:
+def _ledger(rows: list[tuple[Any, ...]]) -> pl.LazyFrame:
     return pl.DataFrame(
         [
             {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ DAYS = 75
 SPIKE_CUSTOMER = "globex"  # its cost jumps 5x over the last 7 days, on the chat feature
 
 
-def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+def _write(path: Path, header: list[str], rows: Sequence[Sequence[object]]) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)

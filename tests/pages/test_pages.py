@@ -11,7 +11,6 @@ from typing import ClassVar
 import polars as pl
 import pytest
 import streamlit as st
-from _store import build_store
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -21,6 +20,7 @@ from margin_core import app_actions, insights, output, reports
 from margin_core.store import repo
 from margin_core.store.db import make_engine
 from margin_core.workspace import load_workspace
+from tests.pages._store import build_store
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGES = (
@@ -95,7 +95,7 @@ def _download(at: AppTest, key: str) -> str:
     name = button.proto.url.rsplit("/", 1)[1]
     for storage in reversed(_KeptStorage.made):
         try:
-            return storage.get_file(name).content.decode()  # type: ignore[union-attr]
+            return storage.get_file(name).content.decode()
         except MediaFileStorageError:  # another run's storage
             continue
     raise AssertionError(f"no media for {key}")
@@ -254,6 +254,7 @@ def test_cross_subsidy_prices_a_feature_on_another_model(store: str) -> None:
     at = _open("cross_subsidy")
     at.selectbox(key="cross_dimension").set_value("feature").run()
     feature = at.selectbox(key="cross_whatif_feature").value
+    assert feature is not None
     target = ("openai", "gpt-4o-mini")  # a model the test store uses
     at.selectbox(key="cross_whatif_model").set_value(target).run()
     assert not at.exception
@@ -502,7 +503,9 @@ def test_quick_ranges_and_a_half_picked_range(store: str) -> None:
     at = _open("overview")
     at.button_group(key="period_preset").set_value("Last 90 days").run()
     assert "(90 days)" in at.caption[0].value
-    assert at.date_input(key="period_picker").value[1] == _today() - timedelta(days=1)
+    picked = at.date_input(key="period_picker").value
+    assert isinstance(picked, tuple) and len(picked) == 2
+    assert picked[-1] == _today() - timedelta(days=1)
     yesterday = _today() - timedelta(days=1)
     at.date_input(key="period_picker").set_value((yesterday,)).run()  # the second click has not come yet
     assert not at.exception
