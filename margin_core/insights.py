@@ -66,15 +66,15 @@ def ratio_text(ratio: float) -> str:
     return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
 
 
-# --- frames ---------------------------------------------------------------------------------------
-
-
 def tokens_text(tokens: int) -> str:
     """Token counts compactly: 1.2M, 340K, 900."""
     for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
         if tokens >= size:
             return f"{tokens / size:,.1f}{suffix}"
     return f"{tokens:,}"
+
+
+# --- frames ---------------------------------------------------------------------------------------
 
 
 def customer_usage(ledger: pl.DataFrame) -> pl.DataFrame:
