@@ -11,6 +11,8 @@ st.navigation(
             st.Page("pages/customers.py", title="Customers", icon=":material/group:"),
             st.Page("pages/margin_over_time.py", title="Margin over time", icon=":material/show_chart:"),
             st.Page("pages/cross_subsidy.py", title="Cross-subsidy", icon=":material/balance:"),
+            st.Page("pages/investor.py", title="Investor view", icon=":material/monitoring:"),
+            st.Page("pages/customer.py", title="Customer", icon=":material/person:"),
         ],
         "Costs": [
             st.Page("pages/costs.py", title="Costs", icon=":material/receipt_long:"),

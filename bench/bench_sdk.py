@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx2  # noqa: E402
 import openai  # noqa: E402
-from openai.types.chat import ChatCompletion, ChatCompletionChunk  # noqa: E402
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from connectors.records import EventRecord  # noqa: E402
@@ -97,11 +97,11 @@ def bench_capture(db_url: str, calls: int) -> None:
             )
 
             client = openai.OpenAI(api_key="sk-bench", base_url="http://127.0.0.1:9/v1")
-            client.chat.completions.create = lambda **kwargs: (  # type: ignore[method-assign]
+            client.chat.completions.create = lambda **kwargs: (  # type: ignore[method-assign, assignment]
                 FakeStream(list(chunks)) if kwargs.get("stream") else completion
             )
             wrapped = tracker.wrap(client)
-            messages = [{"role": "user", "content": "hi"}]
+            messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
             bare_us = per_call_us(lambda: client.chat.completions.create(model="gpt-4o", messages=messages), calls)
             wrap_us = per_call_us(lambda: wrapped.chat.completions.create(model="gpt-4o", messages=messages), calls)
 

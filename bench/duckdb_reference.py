@@ -5,7 +5,8 @@
 
 `export` writes the store's frames as CSV (events rolled up, each row's own cost already priced, as the
 engine sees them); `run` is what is timed: a new process that loads the CSVs into DuckDB and runs the
-attribution (mapping precedence, candidate events, largest-remainder split), the revenue spreading and
+attribution (mapping precedence, candidate events, coverage by the events' tokens with the uncovered rest
+left to the row, largest-remainder split), the revenue spreading and
 the per-customer sums, then prints a checksum to compare with the engine's report.
 """
 
@@ -22,12 +23,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CUSTOMERS_SQL = """
 WITH
-usage AS (SELECT * FROM usage_csv WHERE day >= DATE '{start}' AND day < DATE '{end}'),
+-- CSV reads an empty string as NULL: the store's empty key parts and features come back as ''
+usage AS (
+  SELECT * REPLACE (coalesce(api_key_id, '') AS api_key_id, coalesce(project_id, '') AS project_id,
+                    coalesce(user_id, '') AS user_id)
+  FROM usage_csv WHERE day >= DATE '{start}' AND day < DATE '{end}'),
+events_in_range AS (
+  SELECT * REPLACE (coalesce(api_key_id, '') AS api_key_id, coalesce(feature, '') AS feature,
+                    coalesce(metadata_json, '') AS metadata_json)
+  FROM events_csv WHERE day >= DATE '{start}' AND day < DATE '{end}'),
 events AS (
   SELECT *, row_number() OVER (ORDER BY day, provider, model, customer_id, feature, api_key_id, metadata_json,
                                         has_cost) AS event_row,
          regexp_replace(lower(model), '^.*/', '') AS model_key
-  FROM events_csv WHERE day >= DATE '{start}' AND day < DATE '{end}'),
+  FROM events_in_range),
 mapped AS (
   SELECT u.*, regexp_replace(lower(u.model), '^.*/', '') AS model_key,
     coalesce(
@@ -45,29 +54,49 @@ mapped AS (
          AND u.user_id <> '' AND m.provider = '*')) AS mapped_customer
   FROM usage u),
 pairs AS (
-  SELECT r.usage_id, r.cost_micros AS total, e.event_row, e.customer_id, e.cost_micros AS wc,
+  SELECT r.usage_id, e.event_row, e.customer_id, e.cost_micros AS wc, e.requests AS ereq,
+         e.input_tokens AS ei, e.cached_input_tokens AS ec, e.cache_write_tokens AS ew, e.output_tokens AS eo,
          e.input_tokens + e.cached_input_tokens + e.cache_write_tokens + e.output_tokens AS wt
   FROM mapped r JOIN events e
     ON e.day = r.day AND e.provider = r.provider AND e.model_key = r.model_key
    AND (r.api_key_id = '' OR e.api_key_id = '' OR e.api_key_id = r.api_key_id)
   WHERE r.mapped_customer IS NULL OR e.customer_id = r.mapped_customer),
+-- §4.2 step 3: the candidates take the share of the row that their tokens cover (half-even to the micro)
+candidate_totals AS (SELECT usage_id, sum(wt) AS ct FROM pairs GROUP BY usage_id),
+coverage AS (
+  SELECT m.usage_id, m.mapped_customer, m.cost_micros, t.ct IS NOT NULL AS has_candidates,
+         m.input_tokens + m.cached_input_tokens + m.cache_write_tokens + m.output_tokens AS rt,
+         coalesce(t.ct, 0) AS ct, m.cost_micros::HUGEINT * coalesce(t.ct, 0) AS n
+  FROM mapped m LEFT JOIN candidate_totals t USING (usage_id)),
+quotients AS (  -- floor division whatever the sign (a credit row has a negative cost)
+  SELECT *, n // greatest(rt, 1) - CASE WHEN n % greatest(rt, 1) < 0 THEN 1 ELSE 0 END AS q FROM coverage),
+covered AS (
+  SELECT *, CASE WHEN NOT has_candidates THEN 0
+                 WHEN ct >= rt OR rt = 0 THEN cost_micros
+                 WHEN 2 * (n - q * rt) > rt OR (2 * (n - q * rt) = rt AND q % 2 <> 0) THEN q + 1
+                 ELSE q END AS covered_micros
+  FROM quotients),
 weighted AS (
-  SELECT *, CASE WHEN sum(wc) OVER (PARTITION BY usage_id) = 0 THEN wt ELSE wc END AS w FROM pairs),
+  SELECT p.*, c.covered_micros AS total,
+         CASE WHEN sum(wc) OVER (PARTITION BY p.usage_id) = 0 THEN wt ELSE wc END AS w
+  FROM pairs p JOIN covered c USING (usage_id)),
 shares AS (
   SELECT *, CASE WHEN sum(w) OVER (PARTITION BY usage_id) = 0 THEN 1 ELSE w END AS w2,
             CASE WHEN sum(w) OVER (PARTITION BY usage_id) = 0 THEN count(*) OVER (PARTITION BY usage_id)
                  ELSE sum(w) OVER (PARTITION BY usage_id) END AS wsum
   FROM weighted),
-floors AS (
-  SELECT *, (total::HUGEINT * w2) // wsum AS fl, (total::HUGEINT * w2) % wsum AS rest FROM shares),
+exact AS (SELECT *, total::HUGEINT * w2 AS x FROM shares),
+floors AS (  -- DuckDB's // truncates; the engine floors (a credit row splits into negative parts)
+  SELECT *, x // wsum - CASE WHEN x % wsum < 0 THEN 1 ELSE 0 END AS fl,
+            x - (x // wsum - CASE WHEN x % wsum < 0 THEN 1 ELSE 0 END) * wsum AS rest FROM exact),
 split AS (
   SELECT customer_id,
          fl + CASE WHEN row_number() OVER (PARTITION BY usage_id ORDER BY rest DESC, event_row) - 1
                         < total - sum(fl) OVER (PARTITION BY usage_id) THEN 1 ELSE 0 END AS part
   FROM floors),
 lonely AS (
-  SELECT coalesce(mapped_customer, '(unattributed)') AS customer_id, cost_micros AS part
-  FROM mapped WHERE usage_id NOT IN (SELECT DISTINCT usage_id FROM pairs)),
+  SELECT coalesce(mapped_customer, '(unattributed)') AS customer_id, cost_micros - covered_micros AS part
+  FROM covered WHERE NOT has_candidates OR (ct < rt AND rt <> 0)),
 uncovered AS (
   SELECT e.customer_id, e.cost_micros AS part FROM events e
   WHERE NOT EXISTS (SELECT 1 FROM usage u WHERE u.day = e.day AND u.provider = e.provider)),

@@ -26,12 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-import duckdb_reference  # noqa: E402
-import generate  # noqa: E402
 import polars as pl  # noqa: E402
 
+from bench import duckdb_reference, generate  # noqa: E402
 from margin_core import app_actions, insights, ledger_cache, reports  # noqa: E402
 from margin_core.store.db import make_engine  # noqa: E402
 from margin_core.store.events import BATCH_COLUMNS, ingest_frame  # noqa: E402

@@ -27,9 +27,12 @@ class Node:
     def fail(self, key: str, *, problem: str) -> PayloadError:
         """A PayloadError for field `key` of this node; the caller raises it."""
         where = f"{self._path}.{key}" if self._path else key
+        ident = _identity(self.value)
+        of = f" (in the object with {ident})" if ident else ""
         return PayloadError(
-            f"{self._provider} {self._endpoint}: field {where} {problem}; the response does not have the "
-            "documented shape (retry later; if it persists, the provider changed its API)",
+            f"{self._provider} {self._endpoint}: field {where} {problem}{of}; the response does not have the "
+            "shape the provider documents. Sync again later; if it persists, the provider changed its API: "
+            "report this message (it names the object and the field)",
             provider=self._provider,
             endpoint=self._endpoint,
         )
@@ -129,6 +132,10 @@ class Node:
             raise self.fail(key, problem=f"should be a finite amount, got {value!r}")
         return amount
 
+    def opt_money(self, key: str, *, allow_string: bool = False) -> Decimal | None:
+        """An exact amount, or None when the field is null or absent."""
+        return None if self._raw(key, required=False) is None else self.money(key, allow_string=allow_string)
+
     def day(self, key: str) -> date:
         """A required `YYYY-MM-DD` date."""
         value = self.text(key)
@@ -164,6 +171,20 @@ def root(value: object, *, provider: str, endpoint: str) -> Node:
             endpoint=endpoint,
         )
     return Node(value, provider=provider, endpoint=endpoint)
+
+
+def _identity(value: object) -> str:
+    """What names the object a field sits in: its id (or key hash), else the bucket or day it belongs to."""
+    if not isinstance(value, dict):
+        return ""
+    for key in ("id", "hash", "api_key_id", "starting_at", "date"):
+        found = value.get(key)
+        if isinstance(found, str) and found:
+            return f"{key} {found[:64]!r}"
+    start = value.get("start_time")
+    if isinstance(start, int) and not isinstance(start, bool):
+        return f"the bucket starting {datetime.fromtimestamp(start, UTC):%Y-%m-%d %H:%M} UTC"
+    return ""
 
 
 def _kind(value: object) -> str:

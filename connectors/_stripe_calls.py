@@ -108,7 +108,7 @@ def translate_error(exc: stripe.StripeError, *, endpoint: str) -> ConnectorError
     if isinstance(exc, stripe.InvalidRequestError):
         return UpstreamError(
             f"{where}: Stripe rejected the request ({exc.http_status}: {detail}); check that "
-            "MARGIN_STRIPE_BASE_URL is https://api.stripe.com and the stripe package is the pinned version.",
+            "MARGIN_STRIPE_BASE_URL is https://api.stripe.com (or unset) and that the key belongs to the account.",
             provider=PROVIDER,
             endpoint=endpoint,
         )

@@ -159,7 +159,7 @@ def _usage_record(result: Node, *, day: date) -> UsageRecord:
 
 def _cost_usd(result: Node) -> Decimal:
     """One cost line in USD: `amount` is a decimal string in cents, so shift it two places (exact)."""
-    currency = result.text("currency")
+    currency = result.opt_text("currency") or "USD"  # the reference documents USD as its default
     if currency.upper() != "USD":
         raise result.fail("currency", problem=f"is {currency!r}; Margin reads provider costs in USD only")
     return result.money("amount", allow_string=True).scaleb(-2)

@@ -99,7 +99,8 @@ class OpenAIConnector:
                 if not in_window(day, start=start, end=end):
                     continue
                 for result in bucket.children("results"):
-                    yield _cost_record(result, day=day)
+                    if (record := _cost_record(result, day=day)) is not None:
+                        yield record
 
     def iter_api_keys(self, *, project_id: str) -> Iterator[ApiKeyRecord]:
         """Yield the API keys of one project, following the `after` cursor."""
@@ -136,7 +137,9 @@ class OpenAIConnector:
         report(on_progress, message=f"openai: {len(costs)} cost rows")
         usage = sum_usage([*completions, *embeddings])
         # The projects come from the data itself: keys of projects without usage have nothing to map.
-        projects = sorted({r.project_id for r in usage} | {c.project_id for c in costs} - {""})
+        # Parenthesized on purpose: `-` binds tighter than `|`, and a null project_id (which the API reference
+        # allows, e.g. for usage outside any project) must not become a request for `projects//api_keys`.
+        projects = sorted(({r.project_id for r in usage} | {c.project_id for c in costs}) - {""})
         keys: dict[str, ApiKeyRecord] = {}
         for project_id in projects:
             for key in self.iter_api_keys(project_id=project_id):
@@ -180,15 +183,19 @@ def _usage_record(result: Node, *, day: date, has_output: bool) -> UsageRecord:
     )
 
 
-def _cost_record(result: Node, *, day: date) -> CostRecord:
-    amount = result.child("amount")
-    currency = amount.text("currency")
+def _cost_record(result: Node, *, day: date) -> CostRecord | None:
+    """A cost row; None when it carries no amount (CostsResult requires only `object`, not `amount`)."""
+    amount = result.opt_child("amount")
+    value = None if amount is None else amount.opt_money("value")
+    if amount is None or value is None:
+        return None
+    currency = amount.opt_text("currency") or "usd"  # documented as lowercase ISO-4217, not as required
     if currency.lower() != "usd":
         raise amount.fail("currency", problem=f"is {currency!r}; Margin reads provider costs in USD only")
     return CostRecord(
         provider=PROVIDER,
         day=day,
-        amount_usd=amount.money("value"),
+        amount_usd=value,
         project_id=result.opt_text("project_id"),
         api_key_id=result.opt_text("api_key_id"),
     )

@@ -64,7 +64,7 @@ def parse_openai_usage_export(text: str) -> list[UsageRecord]:
             UsageRecord(
                 provider="openai",
                 day=_openai_day(row),
-                model=row.required("model"),
+                model=row.text("model"),  # nullable in the API's UsageCompletionsResult, so maybe empty here
                 api_key_id=row.text("api_key_id"),
                 project_id=row.text("project_id"),
                 user_id=row.text("user_id"),
@@ -125,7 +125,7 @@ def parse_anthropic_usage_export(
             UsageRecord(
                 provider="anthropic",
                 day=row.day("usage_date_utc"),
-                model=row.required("model_version"),
+                model=row.text("model_version"),  # the usage report's `model` is nullable too
                 api_key_id=_key_id(row, key_ids or {}),
                 project_id=_workspace_id(row, workspace_ids or {}),
                 input_tokens=row.count("usage_input_tokens_no_cache"),

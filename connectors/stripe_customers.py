@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 
 import stripe
 
+from connectors._stripe_fields import optional, optional_text, reading
 from connectors.records import CustomerRecord
 from connectors.stripe_items import ref_id
 
@@ -26,17 +27,22 @@ def build_customers(
     plans = current_plans(subscriptions, products=products)
     records = []
     for customer in customers:
-        raw = customer.metadata.to_dict() if customer.metadata is not None else {}
-        metadata = {str(key): str(value) for key, value in raw.items()}
-        country = customer.address.country if customer.address is not None else None
+        with reading("customer", customer):
+            customer_id = customer.id
+        # `metadata`, `address` (and its `country`), `name`, `business_name` and `email` may all be null or
+        # absent: a customer created with nothing but an email has `name: null` and no `business_name`.
+        metadata_object = optional(customer, "metadata")
+        raw = metadata_object.to_dict() if metadata_object is not None else {}
+        metadata = {str(key): str(value) for key, value in raw.items() if value is not None}
+        country = optional_text(optional(customer, "address"), "country")
         records.append(
             CustomerRecord(
-                customer_id=customer.id,
-                name=customer.name or customer.business_name or "",
-                email=customer.email or "",
-                tier=metadata.get(tier_key) or plans.get(customer.id, ""),
+                customer_id=customer_id,
+                name=optional_text(customer, "name") or optional_text(customer, "business_name"),
+                email=optional_text(customer, "email"),
+                tier=metadata.get(tier_key) or plans.get(customer_id, ""),
                 segment=metadata.get(segment_key, ""),
-                region=metadata.get(region_key) or country or "",
+                region=metadata.get(region_key) or country,
                 metadata=metadata,
                 source="stripe",
             )
@@ -48,16 +54,18 @@ def current_plans(subscriptions: Iterable[stripe.Subscription], *, products: Map
     """Customer id → product name of its most recently created subscription that has not ended."""
     latest: dict[str, stripe.Subscription] = {}
     for sub in subscriptions:
-        if sub.status in ENDED_SUBSCRIPTIONS:
-            continue
-        customer = ref_id(sub.customer)
-        seen = latest.get(customer)
-        if seen is None or (sub.created, sub.id) > (seen.created, seen.id):
-            latest[customer] = sub
+        with reading("subscription", sub):
+            if sub.status in ENDED_SUBSCRIPTIONS:
+                continue
+            customer = ref_id(sub.customer)
+            seen = latest.get(customer)
+            if seen is None or (sub.created, sub.id) > (seen.created, seen.id):
+                latest[customer] = sub
     plans = {}
     for customer, sub in latest.items():
-        items = sub.items.data
-        if items:
-            product = ref_id(items[0].price.product)
-            plans[customer] = products.get(product, product)
+        with reading("subscription", sub):
+            items = sub["items"].data  # `sub.items` would be the dict method's name
+            if items:
+                product = ref_id(items[0].price.product)
+                plans[customer] = products.get(product, product)
     return plans

@@ -1,6 +1,8 @@
 """Stripe objects → revenue items, by the rules of tests/fixtures/stripe/README.md (1–5) and DESIGN §4.3.
 
-Pure: no I/O. Items are not spread over days here; the engine does that (rule 6).
+Pure: no I/O. Items are not spread over days here; the engine does that (rule 6). Every field that
+stripe-python types `Optional` (nullable or not always present in the API reference) is read with
+`optional()`; the others inside `reading()`, so a missing one names the object, its id and the field.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Protocol
 
 import stripe
 
+from connectors._stripe_fields import optional, optional_text, reading
 from connectors.records import RevenueLineRecord
 from connectors.stripe_credits import ONE_DAY, credit_against, split_by_weight
 
@@ -53,12 +56,13 @@ class StripeSnapshot:
 def build_revenue_lines(snapshot: StripeSnapshot) -> list[RevenueLineRecord]:
     """Every revenue item of the account: counted invoice lines, credits, one-off charges, refunds."""
     payments = _Payments(snapshot)
-    counted = {inv.id: inv for inv in snapshot.invoices if inv.status in COUNTED_INVOICES}
+    counted = {inv.id: inv for inv in snapshot.invoices if optional(inv, "status") in COUNTED_INVOICES}
     items: list[RevenueLineRecord] = []
     by_invoice: dict[str, list[RevenueLineRecord]] = {}
     for invoice in counted.values():
         rate = payments.invoice_rate(invoice.id)
-        lines = snapshot.invoice_lines.get(invoice.id, invoice.lines.data)
+        with reading("invoice", invoice):
+            lines = snapshot.invoice_lines.get(invoice.id, invoice.lines.data)
         by_invoice[invoice.id] = [_invoice_line(invoice, line, products=snapshot.products, rate=rate) for line in lines]
         _check_total(invoice, by_invoice[invoice.id])
         items.extend(by_invoice[invoice.id])
@@ -66,19 +70,21 @@ def build_revenue_lines(snapshot: StripeSnapshot) -> list[RevenueLineRecord]:
 
     covered_refunds: set[str] = set()
     for note in snapshot.credit_notes:
-        if note.status != "issued" or ref_id(note.invoice) not in counted:
-            continue
-        covered_refunds.update(ref_id(ref.refund) for ref in note.refunds or [] if ref.refund)
-        note_lines = snapshot.credit_note_lines.get(note.id, note.lines.data)
-        rate = payments.invoice_rate(ref_id(note.invoice))
+        with reading("credit note", note):
+            if note.status != "issued" or ref_id(note.invoice) not in counted:
+                continue
+            covered_refunds.update(ref_id(optional(ref, "refund")) for ref in optional(note, "refunds") or [])
+            covered_refunds.discard("")
+            note_lines = snapshot.credit_note_lines.get(note.id, note.lines.data)
+            rate = payments.invoice_rate(ref_id(note.invoice))
         items.extend(_credit_note_items(note, note_lines, by_line=by_line, rate=rate))
 
     for charge in snapshot.charges:
-        if charge.status == "succeeded" and payments.invoice_of(charge) is None and charge.amount_captured:
+        if payments.counts_as_one_off(charge):
             items.append(_one_off_charge(charge, rate=payments.charge_rate(charge)))
 
     for refund in snapshot.refunds:
-        if refund.status in COUNTED_REFUNDS and refund.id not in covered_refunds:
+        if optional(refund, "status") in COUNTED_REFUNDS and refund.id not in covered_refunds:
             items.extend(_refund_items(refund, payments=payments, counted=counted, by_invoice=by_invoice))
     return items
 
@@ -88,22 +94,24 @@ class _Payments:
 
     def __init__(self, snapshot: StripeSnapshot) -> None:
         self._charges = {charge.id: charge for charge in snapshot.charges}
-        self._by_intent = {
-            intent: charge
-            for charge in snapshot.charges
-            if charge.status == "succeeded" and (intent := ref_id(charge.payment_intent))
-        }
+        self._by_intent: dict[str, stripe.Charge] = {}
+        for charge in snapshot.charges:
+            with reading("charge", charge):
+                if charge.status == "succeeded" and (intent := ref_id(optional(charge, "payment_intent"))):
+                    self._by_intent[intent] = charge
         self._invoice_by_payment: dict[str, str] = {}
         self._paying: dict[str, stripe.Charge] = {}
         for row in snapshot.invoice_payments:
             ref = _payment_ref(row)
             if not ref:
                 continue
+            with reading("invoice payment", row):
+                invoice_id, status = ref_id(row.invoice), row.status
             # Rule 4: any row, whatever its status, ties the payment to an invoice.
-            self._invoice_by_payment.setdefault(ref, ref_id(row.invoice))
-            charge = self._charges.get(ref) or self._by_intent.get(ref)
-            if row.status == "paid" and charge is not None:
-                self._paying.setdefault(ref_id(row.invoice), charge)
+            self._invoice_by_payment.setdefault(ref, invoice_id)
+            paying = self._charges.get(ref) or self._by_intent.get(ref)
+            if status == "paid" and paying is not None:
+                self._paying.setdefault(invoice_id, paying)
 
     def charge(self, charge_id: str) -> stripe.Charge | None:
         """The listed charge with this id."""
@@ -112,11 +120,19 @@ class _Payments:
     def invoice_of(self, charge: stripe.Charge | None, *, payment_intent: str = "") -> str | None:
         """The invoice a charge (or, for a refund without one, a PaymentIntent) paid or tried to pay."""
         if charge is not None:
-            payment_intent = ref_id(charge.payment_intent)
+            payment_intent = ref_id(optional(charge, "payment_intent"))
             by_charge = self._invoice_by_payment.get(charge.id)
             if by_charge:
                 return by_charge
         return self._invoice_by_payment.get(payment_intent) if payment_intent else None
+
+    def counts_as_one_off(self, charge: stripe.Charge | None) -> bool:
+        """Rule 4: a succeeded, captured charge that paid no invoice is revenue of its own."""
+        if charge is None:
+            return False
+        with reading("charge", charge):
+            captured = charge.status == "succeeded" and bool(charge.amount_captured)
+        return captured and self.invoice_of(charge) is None
 
     def invoice_rate(self, invoice_id: str) -> Decimal | None:
         """The rate of the charge that paid the invoice (None for an open invoice)."""
@@ -126,10 +142,11 @@ class _Payments:
     @staticmethod
     def charge_rate(charge: stripe.Charge | None) -> Decimal | None:
         """USD per unit of the charge's currency, where its balance transaction was expanded and is in USD."""
-        txn = None if charge is None else charge.balance_transaction
-        if txn is None or isinstance(txn, str) or txn.currency != "usd" or txn.exchange_rate is None:
+        txn = optional(charge, "balance_transaction")
+        if txn is None or isinstance(txn, str) or optional(txn, "currency") != "usd":
             return None
-        return Decimal(str(txn.exchange_rate))  # str() keeps 1.1 from becoming 1.100000000000000088…
+        rate = optional(txn, "exchange_rate")
+        return None if rate is None else Decimal(str(rate))  # str() keeps 1.1 from becoming 1.100000000000000088…
 
 
 def _invoice_line(
@@ -140,22 +157,34 @@ def _invoice_line(
     rate: Decimal | None,
 ) -> RevenueLineRecord:
     """Rule 2: a line net of credits and inclusive tax over its service days, or one day if it has none."""
-    start, end = _day(line.period.start), _day(line.period.end)
+    with reading("invoice line", line, within=f"invoice {invoice.id}"):
+        start, end = _day(line.period.start), _day(line.period.end)
+        currency = line.currency
+        amount = _net(
+            line.amount,
+            optional(line, "pretax_credit_amounts"),
+            optional(line, "discount_amounts"),
+            optional(line, "taxes"),
+        )
     if start >= end:
-        moments = invoice.status_transitions.finalized_at, invoice.effective_at, invoice.created
-        start = _day(next(moment for moment in moments if moment))
+        with reading("invoice", invoice):
+            finalized = optional(optional(invoice, "status_transitions"), "finalized_at")
+            moments = finalized, optional(invoice, "effective_at")
+            start = _day(next((moment for moment in moments if moment), invoice.created))
         end = start + ONE_DAY
-    product = line.pricing.price_details.product if line.pricing and line.pricing.price_details else ""
+    # `pricing` is null on lines without a price, and its `price_details` absent when it is not a price.
+    details = optional(optional(line, "pricing"), "price_details")
+    product = ref_id(optional(details, "product"))
     return RevenueLineRecord(
         kind="invoice_line",
-        customer_id=ref_id(invoice.customer),
+        customer_id=ref_id(optional(invoice, "customer")),
         source_id=line.id,
         service_start=start,
         service_end=end,
-        amount=_net(line.amount, line.pretax_credit_amounts, line.discount_amounts, line.taxes),
-        currency=line.currency,
+        amount=amount,
+        currency=currency,
         plan=products.get(product, product),
-        description=line.description or "",
+        description=optional_text(line, "description"),
         rate_to_usd=rate,
     )
 
@@ -168,12 +197,21 @@ def _credit_note_items(
     rate: Decimal | None,
 ) -> list[RevenueLineRecord]:
     """Rule 3: each credit note line against its invoice line; a custom line on the effective date."""
-    effective = _day(note.effective_at or note.created)
+    with reading("credit note", note):
+        effective = _day(optional(note, "effective_at") or note.created)
+        customer_id, currency = ref_id(note.customer), note.currency
     items: list[RevenueLineRecord] = []
     for cn_line in lines:
-        credit = _net(cn_line.amount, cn_line.pretax_credit_amounts, cn_line.discount_amounts, cn_line.taxes)
-        description = cn_line.description or note.memo or ""
-        credited = by_line.get(cn_line.invoice_line_item or "")
+        with reading("credit note line", cn_line, within=f"credit note {note.id}"):
+            credit = _net(
+                cn_line.amount,
+                optional(cn_line, "pretax_credit_amounts"),
+                optional(cn_line, "discount_amounts"),
+                optional(cn_line, "taxes"),
+            )
+        description = optional_text(cn_line, "description") or optional_text(note, "memo")
+        # A `custom_line_item` line has no `invoice_line_item` at all: it is credited on the effective date.
+        credited = by_line.get(optional_text(cn_line, "invoice_line_item"))
         if credited is not None:
             items.extend(
                 credit_against(
@@ -186,18 +224,18 @@ def _credit_note_items(
                 )
             )
             continue
-        if cn_line.type == "invoice_line_item":
+        if optional(cn_line, "type") == "invoice_line_item":
             logger.warning("stripe credit note %s: line %s not found, credited on its date", note.id, cn_line.id)
         if credit:
             items.append(
                 RevenueLineRecord(
                     kind="credit_note",
-                    customer_id=ref_id(note.customer),
+                    customer_id=customer_id,
                     source_id=cn_line.id,
                     service_start=effective,
                     service_end=effective + ONE_DAY,
                     amount=-credit,
-                    currency=note.currency,
+                    currency=currency,
                     description=description,
                     rate_to_usd=rate,
                 )
@@ -207,16 +245,17 @@ def _credit_note_items(
 
 def _one_off_charge(charge: stripe.Charge, *, rate: Decimal | None) -> RevenueLineRecord:
     """Rule 4: a succeeded charge that paid no invoice, on the day it was made."""
-    day = _day(charge.created)
+    with reading("charge", charge):
+        day, amount, currency = _day(charge.created), charge.amount_captured, charge.currency
     return RevenueLineRecord(
         kind="one_off_charge",
-        customer_id=ref_id(charge.customer),
+        customer_id=ref_id(optional(charge, "customer")),
         source_id=charge.id,
         service_start=day,
         service_end=day + ONE_DAY,
-        amount=charge.amount_captured,
-        currency=charge.currency,
-        description=charge.description or "",
+        amount=amount,
+        currency=currency,
+        description=optional_text(charge, "description"),
         rate_to_usd=rate,
     )
 
@@ -228,31 +267,43 @@ def _refund_items(
     counted: Mapping[str, stripe.Invoice],
     by_invoice: Mapping[str, Sequence[RevenueLineRecord]],
 ) -> list[RevenueLineRecord]:
-    """Rule 5: a refund no credit note covers; on an invoice charge, a credit for its tax-exclusive share."""
-    day = _day(refund.created)
-    charge = payments.charge(ref_id(refund.charge))
-    invoice_id = payments.invoice_of(charge, payment_intent=ref_id(refund.payment_intent))
-    description = refund.description or refund.reason or ""
+    """Rule 5: a refund no credit note covers; on an invoice charge, a credit for its tax-exclusive share.
+
+    Only money that counted can be returned: a refund of a charge that was never counted (failed, never
+    captured, or not among the listed charges) and of an invoice that does not count is nothing.
+    """
+    with reading("refund", refund):
+        day, amount, currency = _day(refund.created), refund.amount, refund.currency
+    # A card refund has no `description`; `charge`, `payment_intent` and `reason` may be null too.
+    charge = payments.charge(ref_id(optional(refund, "charge")))
+    invoice_id = payments.invoice_of(charge, payment_intent=ref_id(optional(refund, "payment_intent")))
+    description = optional_text(refund, "description") or optional_text(refund, "reason")
     if invoice_id is None:
-        customer = ref_id(charge.customer) if charge is not None else ""
+        if not payments.counts_as_one_off(charge):
+            logger.info("stripe refund %s: its charge counted for nothing, so the refund does too", refund.id)
+            return []
+        customer = ref_id(optional(charge, "customer")) or ref_id(optional(refund, "customer"))
         return [
             RevenueLineRecord(
                 kind="refund",
-                customer_id=customer or ref_id(refund.customer),
+                customer_id=customer,
                 source_id=refund.id,
                 service_start=day,
                 service_end=day + ONE_DAY,
-                amount=-refund.amount,
-                currency=refund.currency,
+                amount=-amount,
+                currency=currency,
                 description=description,
                 rate_to_usd=payments.charge_rate(charge),
             )
         ]
     invoice = counted.get(invoice_id)
-    if invoice is None or not invoice.total:
+    with reading("invoice", invoice):
+        total = 0 if invoice is None else invoice.total
+    if invoice is None or not total:
         return []  # its invoice counts for nothing, so neither does money returned on it
-    excluding_tax = invoice.total if invoice.total_excluding_tax is None else invoice.total_excluding_tax
-    share = round(Fraction(refund.amount * excluding_tax, invoice.total))  # half-even
+    excluding = optional(invoice, "total_excluding_tax")
+    excluding_tax = total if excluding is None else excluding
+    share = round(Fraction(amount * excluding_tax, total))  # half-even
     lines = by_invoice.get(invoice_id, [])
     parts = split_by_weight(share, [line.amount for line in lines])
     if parts is None:
@@ -261,12 +312,12 @@ def _refund_items(
         return [
             RevenueLineRecord(
                 kind="refund",
-                customer_id=ref_id(invoice.customer),
+                customer_id=ref_id(optional(invoice, "customer")),
                 source_id=refund.id,
                 service_start=day,
                 service_end=day + ONE_DAY,
                 amount=-share,
-                currency=refund.currency,
+                currency=currency,
                 description=description,
                 rate_to_usd=rate,
             )
@@ -289,13 +340,9 @@ def _refund_items(
 def _check_total(invoice: stripe.Invoice, items: Sequence[RevenueLineRecord]) -> None:
     """Rule 2's check: the lines of a counted invoice add up to its total excluding tax."""
     total = sum(item.amount for item in items)
-    if invoice.total_excluding_tax is not None and total != invoice.total_excluding_tax:
-        logger.warning(
-            "stripe invoice %s: lines sum to %d, total_excluding_tax is %d",
-            invoice.id,
-            total,
-            invoice.total_excluding_tax,
-        )
+    expected = optional(invoice, "total_excluding_tax")
+    if expected is not None and total != expected:
+        logger.warning("stripe invoice %s: lines sum to %d, total_excluding_tax is %d", invoice.id, total, expected)
 
 
 def _net(
@@ -312,8 +359,8 @@ def _net(
 
 def _payment_ref(row: stripe.InvoicePayment) -> str:
     """The PaymentIntent or charge id behind an invoice payment row ('' for out-of-band records)."""
-    payment = row.payment
-    return ref_id(getattr(payment, "payment_intent", None)) or ref_id(getattr(payment, "charge", None))
+    payment = optional(row, "payment")
+    return ref_id(optional(payment, "payment_intent")) or ref_id(optional(payment, "charge"))
 
 
 def ref_id(ref: str | stripe.StripeObject | None) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import stripe
 
 from connectors._stripe_calls import KEY_HINT, PROVIDER, Sleep, call_with_backoff, iter_list
+from connectors._stripe_fields import optional, reading, version_hint
 from connectors.errors import AuthError, PayloadError
 from connectors.records import CustomerRecord, RevenueLineRecord
 from connectors.stripe_customers import build_customers
@@ -81,11 +82,6 @@ class StripeRevenue:
         """Yield every product, archived ones included (old invoice lines still name them)."""
         v1, limit = self._client.v1, self._page_size
         return iter_list(lambda: v1.products.list({"limit": limit}), endpoint="products", sleep=self._sleep)
-
-    def iter_prices(self) -> Iterator[stripe.Price]:
-        """Yield every price, archived ones included."""
-        v1, limit = self._client.v1, self._page_size
-        return iter_list(lambda: v1.prices.list({"limit": limit}), endpoint="prices", sleep=self._sleep)
 
     def iter_subscriptions(self) -> Iterator[stripe.Subscription]:
         """Yield every subscription, canceled ones included (Stripe omits them unless `status=all`)."""
@@ -158,7 +154,7 @@ class StripeRevenue:
             if on_progress is not None:
                 on_progress(message)
 
-        products = {product.id: product.name for product in self.iter_products()}
+        products = {product.id: _product_name(product) for product in self.iter_products()}
         report(f"stripe: {len(products)} products")
         customers = list(self.iter_customers())
         subscriptions = list(self.iter_subscriptions())
@@ -167,12 +163,16 @@ class StripeRevenue:
         invoice_lines = {
             inv.id: list(self.iter_invoice_lines(inv.id))
             for inv in invoices
-            if inv.status in COUNTED_INVOICES and inv.lines.has_more
+            if optional(inv, "status") in COUNTED_INVOICES and _has_more_lines("invoice", inv)
         }
         payments = list(self.iter_invoice_payments())
         report(f"stripe: {len(invoices)} invoices, {len(payments)} invoice payments")
         notes = list(self.iter_credit_notes())
-        note_lines = {note.id: list(self.iter_credit_note_lines(note.id)) for note in notes if note.lines.has_more}
+        note_lines = {
+            note.id: list(self.iter_credit_note_lines(note.id))
+            for note in notes
+            if _has_more_lines("credit note", note)
+        }
         charges = self._list_charges()
         refunds = list(self.iter_refunds())
         report(f"stripe: {len(notes)} credit notes, {len(charges)} charges, {len(refunds)} refunds")
@@ -196,10 +196,10 @@ class StripeRevenue:
                 region_key=region_key,
             )
             lines = build_revenue_lines(snapshot)
-        except AttributeError as exc:  # a StripeObject without a field the API version documents
+        except (AttributeError, TypeError) as exc:  # a field read outside `reading()`: still name it
             raise PayloadError(
-                f"stripe: a response lacks the field {exc}; check that the stripe package is the pinned "
-                "version (its API version fixes the shape of every object).",
+                f"stripe: a listed object lacks a field Stripe documents as always present ({exc}); sync again "
+                f"later, and if it persists report this message{version_hint()}.",
                 provider=PROVIDER,
             ) from exc
         report(f"stripe: {len(records)} customers, {len(lines)} revenue items")
@@ -215,3 +215,14 @@ class StripeRevenue:
             # Only the exchange rates are lost: the sync then converts with the settings rate table.
             logger.warning("stripe charges: no Read access to Balance, listing charges without their rates")
             return list(self.iter_charges(expand_balance_transaction=False))
+
+
+def _product_name(product: stripe.Product) -> str:
+    with reading("product", product):
+        return str(product.name)
+
+
+def _has_more_lines(kind: str, obj: stripe.Invoice | stripe.CreditNote) -> bool:
+    """True when the embedded `lines` list was cut short and the rest must be listed."""
+    with reading(kind, obj):
+        return bool(obj.lines.has_more)

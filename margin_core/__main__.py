@@ -11,6 +11,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def _day(value: str) -> date:
@@ -41,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--provider", choices=("openai", "anthropic", "openrouter", "stripe"))
     sync.add_argument("--today", type=_day, help="exclusive end of every provider window (default: today)")
     sync.add_argument("--days", type=int, help="bound the first sync's backfill (default: provider maximum)")
+    sync.add_argument(
+        "--every",
+        metavar="DURATION",
+        help="keep running: sync again every DURATION (90s, 30m, 1h); stop with Ctrl-C or SIGTERM (exit 0)",
+    )
 
     rep = commands.add_parser("report", help="print a report for a date range")
     rep.add_argument(
@@ -52,13 +61,18 @@ def _parser() -> argparse.ArgumentParser:
             "features",
             "tiers",
             "segments",
+            "usage-patterns",
             "over-time",
             "unattributed",
+            "alerts",
         ),
     )
     rep.add_argument("--start", type=_day, required=True, help="first day (inclusive)")
     rep.add_argument("--end", type=_day, required=True, help="end day (exclusive)")
     rep.add_argument("--format", choices=("csv", "json"), default="csv")
+    rep.add_argument(
+        "--granularity", choices=("day", "week", "month"), help="over-time only: override the adaptive period"
+    )
     return parser
 
 
@@ -115,6 +129,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "sync":
         from margin_core import sync
 
+        if args.every:
+            return _sync_every(engine, args)
         today = args.today or datetime.now(UTC).date()
         results = sync.sync_all(engine, only=args.provider, today=today, days=args.days, progress=_progress)
         failed = [r for r in results if r.status != "ok"]
@@ -122,6 +138,40 @@ def _run(args: argparse.Namespace) -> int:
             sys.stderr.write("nothing to sync: no keys saved in the app and none in the environment\n")
         return 1 if failed else 0
     raise AssertionError(args.command)
+
+
+def _sync_every(engine: Engine, args: argparse.Namespace) -> int:
+    """`sync --every`: run until SIGINT or SIGTERM, which stop it after the provider under way (exit 0)."""
+    import signal
+    import threading
+
+    from margin_core import schedule
+
+    every = schedule.parse_every(args.every)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            _progress(f"{signal.Signals(signum).name}: stopping after the provider under way")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _progress(f"syncing every {args.every} until Ctrl-C or SIGTERM")
+        schedule.run_every(
+            engine,
+            every=every,
+            stop=stop,
+            say=_progress,
+            only=args.provider,
+            days=args.days,
+            today=args.today,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _progress("stopped")
+    return 0
 
 
 def _progress(message: str) -> None:
@@ -133,13 +183,28 @@ def _report(args: argparse.Namespace) -> int:
     if args.end <= args.start:
         sys.stderr.write("error: --end must be after --start (the end is exclusive)\n")
         return 2
-    from margin_core import output, reports
-    from margin_core.workspace import load_workspace_url
+    if args.granularity and args.kind != "over-time":
+        sys.stderr.write("error: --granularity applies to over-time only\n")
+        return 2
+    from margin_core import output, prices, reports
+    from margin_core.workspace import load_workspace_url, unpriced_models
 
     workspace = load_workspace_url(args.db)  # a SQLite file without SQLAlchemy: a report starts fast
-    frame = reports.to_cli_frame(reports.report(workspace, args.kind, start=args.start, end=args.end), args.kind)
+    if args.kind == "alerts":  # the store's sync runs too: a failed sync is an alert
+        from datetime import timedelta
+
+        from margin_core import alerting
+        from margin_core.store.db import make_engine
+
+        found = alerting.for_store(make_engine(args.db), workspace, last_day=args.end - timedelta(days=1))
+        frame = reports.to_cli_frame(found, "alerts")
+    else:
+        raw = reports.report(workspace, args.kind, start=args.start, end=args.end, grain=args.granularity)
+        frame = reports.to_cli_frame(raw, args.kind)
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
+        sys.stderr.write(f"warning: {line}\n")
+    for line in prices.unpriced_lines(unpriced_models(workspace, start=args.start, end=args.end)):
         sys.stderr.write(f"warning: {line}\n")
     return 0
 

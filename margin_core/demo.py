@@ -1,10 +1,13 @@
-"""The built-in demo workspace (DESIGN §1, §8): 120 deterministic days that tell the four founder stories.
+"""The built-in demo workspace (DESIGN §1, §8): 120 deterministic days that tell the product page's stories.
 
-- Bill spike: Cobalt Health's document summaries jump about 400% in the last full week.
-- Investor question: a realistic blend of tiers, with unattributed internal spend to map.
-- Pricing decision: StartupCo on the $200 Starter plan burns ~60× Acme Corp's tokens ($4,200 plan);
-  Claude Opus and GPT-4 Turbo features lose money.
-- Customer conversation: every customer has features, models and metadata to drill into.
+In the last full month (the calendar month before `today`'s):
+- Acme Corp $4,200 revenue / $1,890 cost (profitable), StartupCo $200 / $12,000 (unprofitable), DataFlow
+  Inc $500 / $413 (break-even); blended margin 58% the month before, 42% in it; by model Claude Haiku
+  +84%, GPT-4o mini +61%, GPT-4o +22%, GPT-4 Turbo −12%, Claude Opus −31%. The providers' reported cost
+  is planted to give these figures (`_calibrate`); tokens and requests stay as generated.
+- Bill spike: Cobalt Health's code reviews (GPT-4o) jump in the last full week and keep rising, so the
+  OpenAI bill of that week is clearly above the week before and a cost-spike alert fires.
+- Power users, unattributed internal keys to map, every customer with features, models and metadata.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 from sqlalchemy import Engine, text
 
-from margin_core import prices, schemas
+from margin_core import fx, prices, schemas
 from margin_core.engine import pricing
 from margin_core.store import repo
 from margin_core.store.db import shared_engine
@@ -29,15 +32,16 @@ SEGMENT = {"starter": "self_serve", "pro": "smb", "business": "mid_market", "ent
 INDUSTRIES = ("legal", "healthcare", "fintech", "devtools", "ecommerce", "media")
 # feature -> (provider, model, input tokens, cached input, output tokens) per request
 FEATURES = {
-    "chat": ("openai", "gpt-4o-mini-2024-07-18", 1_800, 600, 350),
-    "document-summarize": ("anthropic", "claude-sonnet-4-20250514", 9_000, 3_000, 700),
-    "code-review": ("openai", "gpt-4o-2024-08-06", 14_000, 4_000, 1_400),
-    "search-embeddings": ("openai", "text-embedding-3-small", 2_500, 0, 0),
-    "agent-workflow": ("anthropic", "claude-opus-4-20250514", 30_000, 6_000, 3_000),
+    "chat": ("openai", "gpt-4o-mini-2024-07-18", 80_000, 40_000, 3_000),
+    "document-summarize": ("anthropic", "claude-sonnet-4-20250514", 60_000, 20_000, 4_000),
+    "code-review": ("openai", "gpt-4o-2024-08-06", 30_000, 8_000, 3_000),
+    "search-embeddings": ("openai", "text-embedding-3-small", 20_000, 0, 0),
+    "agent-workflow": ("anthropic", "claude-sonnet-4-20250514", 120_000, 20_000, 10_000),
+    "deep-research": ("anthropic", "claude-opus-4-20250514", 30_000, 6_000, 3_000),
     "report-generation": ("openai", "gpt-4-turbo-2024-04-09", 40_000, 0, 3_000),
-    "translation": ("openrouter", "google/gemini-2.5-flash", 2_000, 0, 1_800),
-    "classification": ("openrouter", "deepseek/deepseek-chat-v3-0324", 900, 0, 60),
-    "support-triage": ("anthropic", "claude-3-5-haiku-20241022", 2_200, 800, 250),
+    "translation": ("openrouter", "google/gemini-2.5-flash", 15_000, 0, 12_000),
+    "classification": ("openrouter", "deepseek/deepseek-chat-v3-0324", 8_000, 0, 600),
+    "support-triage": ("anthropic", "claude-3-5-haiku-20241022", 20_000, 6_000, 2_500),
 }
 # requests of a feature per unit of a customer's daily volume: cheap features are called far more often
 VOLUME = {
@@ -49,15 +53,37 @@ VOLUME = {
     "code-review": 1.0,
     "translation": 2.0,
     "agent-workflow": 0.5,
+    "deep-research": 0.5,
     "report-generation": 0.5,
 }
 SHARED_KEYS = {"openai": "key_prod_shared", "anthropic": "apikey_prod_shared", "openrouter": "or_prod_shared"}
 NAMED = [  # (name, tier, features, daily requests, region)
-    ("Acme Corp", "enterprise", ("code-review", "chat", "search-embeddings"), 11, "na"),
+    ("Acme Corp", "enterprise", ("code-review", "chat", "document-summarize"), 40, "na"),
     ("StartupCo", "starter", ("agent-workflow", "report-generation", "chat"), 520, "na"),
-    ("DataFlow Inc", "pro", ("document-summarize", "classification"), 9, "emea"),
-    ("Cobalt Health", "business", ("document-summarize", "support-triage", "chat"), 60, "na"),
+    ("DataFlow Inc", "pro", ("document-summarize", "classification"), 30, "emea"),
+    ("Cobalt Health", "business", ("document-summarize", "support-triage", "code-review"), 60, "na"),
 ]
+# The last full month's figures of the product page (DESIGN §1): cost per named customer in micro-dollars,
+# blended margin the month before and in it, margin per model.
+CUSTOMER_COST = {"Acme Corp": 1_890_000_000, "StartupCo": 12_000_000_000, "DataFlow Inc": 413_000_000}
+BLENDED_MARGIN = (0.58, 0.42)
+MODEL_MARGIN = {
+    "claude-3-5-haiku-20241022": 0.84,
+    "gpt-4o-mini-2024-07-18": 0.61,
+    "gpt-4o-2024-08-06": 0.22,
+    "gpt-4-turbo-2024-04-09": -0.12,
+    "claude-opus-4-20250514": -0.31,
+}
+SPIKE = ("Cobalt Health", "code-review", 40)  # requests × 40 in the last full week, × 81 after it
+# the named customers of CUSTOMER_COST call through keys of their own (mapped), with SDK events on them
+OWN_KEY_PREFIX = {"openai": "key_", "anthropic": "apikey_", "openrouter": "or_"}
+
+
+def own_key_suffix(name: str) -> str:
+    """ "Acme Corp" → "acme_corp": the suffix of a named customer's own provider keys."""
+    return name.lower().replace(" ", "_")
+
+
 FIRST = (
     "Aurora",
     "Arbor",
@@ -180,10 +206,24 @@ def _customers(rnd: random.Random) -> list[DemoCustomer]:
     return people
 
 
-def _event_frame(people: list[DemoCustomer], start: date, rnd: random.Random) -> pl.DataFrame:
+def last_full_week(today: date) -> tuple[date, date]:
+    """The Monday and Sunday of the last ISO week that ended before `today`."""
+    yesterday = today - timedelta(days=1)
+    sunday = yesterday - timedelta(days=(yesterday.weekday() + 1) % 7)
+    return sunday - timedelta(days=6), sunday
+
+
+def last_full_month(today: date) -> tuple[date, date]:
+    """The calendar month before `today`'s, as [first day, first day of the next month)."""
+    end = today.replace(day=1)
+    return (end - timedelta(days=1)).replace(day=1), end
+
+
+def _event_frame(people: list[DemoCustomer], start: date, rnd: random.Random, *, today: date) -> pl.DataFrame:
     """One row per (customer, day, feature) with its request count; expanded to events later."""
     rows = []
-    spike_days = range(DAYS - 9, DAYS - 2)
+    monday, sunday = last_full_week(today)
+    spiker, spiked, factor = SPIKE
     for person in people:
         if person.dedicated_key:
             continue
@@ -194,8 +234,10 @@ def _event_frame(people: list[DemoCustomer], start: date, rnd: random.Random) ->
             for feature in person.features:
                 volume = person.daily_requests * VOLUME[feature]
                 count = int(volume * weekday_factor * growth * rnd.uniform(0.7, 1.3))
-                if person.name == "Cobalt Health" and feature == "document-summarize" and offset in spike_days:
-                    count *= 6
+                if person.name == spiker and feature == spiked and day >= monday:
+                    # rose in the last full week and kept rising: 7-day cost ≥ 2× the 7 days before it on
+                    # every weekday `today` may fall on (DESIGN §4.9)
+                    count *= factor if day <= sunday else 2 * factor + 1
                 if count:
                     workflow = "batch" if feature in ("classification", "search-embeddings") else "interactive"
                     rows.append((person.customer_id, day, feature, count, workflow))
@@ -206,15 +248,22 @@ def _event_frame(people: list[DemoCustomer], start: date, rnd: random.Random) ->
     )
 
 
-def _expand_events(combos: pl.DataFrame) -> pl.DataFrame:
+def _expand_events(combos: pl.DataFrame, people: list[DemoCustomer]) -> pl.DataFrame:
     """Per-event rows in `events_frame` shape, costs from list prices for OpenRouter (which reports them)."""
     spec = pl.DataFrame(
         [(f, *v) for f, v in FEATURES.items()],
         schema=["feature", "provider", "model", "input_tokens", "cached_input_tokens", "output_tokens"],
         orient="row",
     )
+    own = pl.DataFrame(
+        {
+            "customer_id": [p.customer_id for p in people],
+            "own_key": [own_key_suffix(p.name) if p.name in CUSTOMER_COST else "" for p in people],
+        }
+    )
     events = (
         combos.join(spec, on="feature")
+        .join(own, on="customer_id", how="left")
         .with_columns(pl.int_ranges(0, pl.col("n")).alias("i"))
         .explode("i")
         .with_columns(
@@ -228,7 +277,10 @@ def _expand_events(combos: pl.DataFrame) -> pl.DataFrame:
                 pl.lit("-"),
                 pl.col("i").cast(pl.String),
             ).alias("event_id"),
-            pl.col("provider").replace_strict(SHARED_KEYS).alias("api_key_id"),
+            pl.when(pl.col("own_key") != "")
+            .then(pl.concat_str(pl.col("provider").replace_strict(OWN_KEY_PREFIX), pl.col("own_key")))
+            .otherwise(pl.col("provider").replace_strict(SHARED_KEYS))
+            .alias("api_key_id"),
             pl.concat_str(pl.lit('{"workflow":"'), "workflow", pl.lit('"}')).alias("metadata_json"),
             pl.lit(0, pl.Int64).alias("cache_write_tokens"),
             pl.lit(0, pl.Int64).alias("cache_write_1h_tokens"),
@@ -278,7 +330,7 @@ def _usage(events: pl.DataFrame, people: list[DemoCustomer], start: date, rnd: r
                 )
     for offset in range(DAYS):  # internal evals and a legacy batch job nobody mapped yet
         day = start + timedelta(days=offset)
-        extra.append((day, "openai", "o1-2024-12-17", "key_internal_evals", 900_000, 0, 0, 0, 400_000, 120))
+        extra.append((day, "openai", "o1-2024-12-17", "key_internal_evals", 2_500_000, 0, 0, 0, 1_000_000, 120))
         extra.append(
             (day, "anthropic", "claude-opus-4-20250514", "apikey_internal_evals", 300_000, 0, 0, 0, 60_000, 40)
         )
@@ -296,6 +348,122 @@ def _usage(events: pl.DataFrame, people: list[DemoCustomer], start: date, rnd: r
         pl.lit("reported").alias("cost_source"),
         pl.lit("api").alias("source"),
     )
+
+
+def _calibrate(usage: pl.DataFrame, events: pl.DataFrame, people: list[DemoCustomer], *, today: date) -> pl.DataFrame:
+    """Plant the providers' reported cost so that the last full month tells the product page's story.
+
+    Each usage row keeps its tokens and requests; its cost is its list cost times a factor:
+    - before the last full month, one factor for every row, giving the month before BLENDED_MARGIN[0];
+    - from the last full month on, per model of MODEL_MARGIN: that model's cost is its allocated revenue
+      (each customer's revenue split by its requests, DESIGN §4.5) times 1 − its margin; each named
+      customer of CUSTOMER_COST puts the rest of its cost on its other models' rows (exact to the
+      micro-dollar in the month); every other row shares one factor, giving BLENDED_MARGIN[1].
+    """
+    first, end = last_full_month(today)
+    before_first = (first - timedelta(days=1)).replace(day=1)
+    joined_by = {p.customer_id: today - timedelta(days=DAYS - p.joined) for p in people}
+    owner = {}
+    for person in people:
+        if person.name in CUSTOMER_COST:
+            for prefix in OWN_KEY_PREFIX.values():
+                owner[f"{prefix}{own_key_suffix(person.name)}"] = person.customer_id
+        elif person.dedicated_key:
+            owner[person.dedicated_key] = person.customer_id
+            for provider in ("anthropic", "openrouter"):
+                owner[f"{person.dedicated_key}_{provider}"] = person.customer_id
+
+    def month_revenue(month_end: date) -> dict[str, int]:
+        return {p.customer_id: TIERS[p.tier] * 10_000 for p in people if joined_by[p.customer_id] < month_end}
+
+    # requests per customer and model in the month: SDK events, and mapped rows without events
+    in_month = (pl.col("day") >= first) & (pl.col("day") < end)
+    requests = pl.concat(
+        [
+            events.filter(in_month).group_by("customer_id", "model").agg(pl.len().cast(pl.Int64).alias("requests")),
+            usage.filter(in_month)
+            .with_columns(pl.col("api_key_id").replace_strict(owner, default=None).alias("customer_id"))
+            .filter(
+                pl.col("customer_id").is_not_null() & ~pl.col("customer_id").is_in(list(events["customer_id"].unique()))
+            )
+            .group_by("customer_id", "model")
+            .agg(pl.col("requests").sum()),
+        ]
+    )
+    revenue = month_revenue(end)
+    allocated = (
+        requests.with_columns(
+            pl.col("customer_id").replace_strict(revenue, default=0, return_dtype=pl.Int64).alias("revenue"),
+            (pl.col("requests") / pl.col("requests").sum().over("customer_id")).alias("share"),
+        )
+        .group_by("model")
+        .agg((pl.col("revenue") * pl.col("share")).sum().alias("allocated"))
+    )
+    model_revenue = dict(allocated.iter_rows())
+    rows = usage.with_row_index("_row").with_columns(
+        pl.col("api_key_id").replace_strict(owner, default=None).alias("_owner"),
+        pl.col("cost_micros").cast(pl.Float64).alias("_list"),
+    )
+    named = {p.customer_id: CUSTOMER_COST[p.name] for p in people if p.name in CUSTOMER_COST}
+    month_rows = rows.filter(in_month)
+    model_cost = {m: model_revenue.get(m, 0.0) * (1 - margin) for m, margin in MODEL_MARGIN.items()}
+    model_list = dict(month_rows.group_by("model").agg(pl.col("_list").sum()).iter_rows())
+    model_factor = {m: model_cost[m] / model_list[m] for m in MODEL_MARGIN if model_list.get(m)}
+    free = ~pl.col("model").is_in(list(MODEL_MARGIN))
+    owner_factor = {}
+    for customer_id, target in named.items():
+        mine = month_rows.filter(pl.col("_owner") == customer_id)
+        fixed = sum(
+            model_factor.get(m, 0.0) * c
+            for m, c in mine.filter(~free).group_by("model").agg(pl.col("_list").sum()).iter_rows()
+        )
+        rest = float(mine.filter(free)["_list"].sum())
+        if rest <= 0 or fixed >= target:
+            raise AssertionError(f"demo: {customer_id} cannot reach its cost ({fixed:.0f} of {target} on fixed models)")
+        owner_factor[customer_id] = (target - fixed) / rest
+    total = sum(revenue.values()) * (1 - BLENDED_MARGIN[1])
+    others = month_rows.filter(free & ~(pl.col("_owner").is_in(list(named)).fill_null(False)))
+    remaining = (
+        total
+        - sum(model_cost.values())
+        - sum(named.values())
+        + sum(
+            model_factor[m] * c
+            for m, c in month_rows.filter(~free & pl.col("_owner").is_in(list(named)))
+            .group_by("model")
+            .agg(pl.col("_list").sum())
+            .iter_rows()
+        )
+    )
+    if remaining <= 0:
+        raise AssertionError(f"demo: no cost left for the other models ({remaining:.0f})")
+    late_factor = remaining / float(others["_list"].sum())
+    previous = rows.filter((pl.col("day") >= before_first) & (pl.col("day") < first))
+    early_factor = sum(month_revenue(first).values()) * (1 - BLENDED_MARGIN[0]) / float(previous["_list"].sum())
+    factor = (
+        pl.when(pl.col("day") < first)
+        .then(early_factor)
+        .when(pl.col("model").is_in(list(model_factor)))
+        .then(pl.col("model").replace_strict(model_factor, default=None, return_dtype=pl.Float64))
+        .when(pl.col("_owner").is_in(list(owner_factor)))
+        .then(pl.col("_owner").replace_strict(owner_factor, default=None, return_dtype=pl.Float64))
+        .otherwise(late_factor)
+    )
+    scaled = rows.with_columns((pl.col("_list") * factor).round(0).cast(pl.Int64).alias("cost_micros"))
+    # each named customer's month to the micro-dollar: the difference on its largest row of the month
+    for customer_id, target in named.items():
+        mine = scaled.filter(in_month & (pl.col("_owner") == customer_id)).sort(
+            "cost_micros", "_row", descending=[True, False]
+        )
+        gap = target - int(mine["cost_micros"].sum())
+        row = mine["_row"][0]
+        scaled = scaled.with_columns(
+            pl.when(pl.col("_row") == row)
+            .then(pl.col("cost_micros") + gap)
+            .otherwise(pl.col("cost_micros"))
+            .alias("cost_micros")
+        )
+    return scaled.drop("_row", "_owner", "_list")
 
 
 def _revenue_rows(people: list[DemoCustomer], start: date, end: date) -> list[tuple[object, ...]]:
@@ -337,8 +505,8 @@ def build(engine: Engine, *, today: date) -> str:
     start = end - timedelta(days=DAYS)
     rnd = random.Random(SEED)
     people = _customers(rnd)
-    events = _expand_events(_event_frame(people, start, rnd))
-    usage = _usage(events, people, start, rnd)
+    events = _expand_events(_event_frame(people, start, rnd, today=today), people)
+    usage = _calibrate(_usage(events, people, start, rnd), events, people, today=today)
     clear(engine)
     with engine.begin() as connection:
         repo.upsert_customers(
@@ -365,6 +533,12 @@ def build(engine: Engine, *, today: date) -> str:
             if p.dedicated_key
             for prov in ("anthropic", "openrouter")
         ]
+        mappings += [
+            (provider, "api_key_id", f"{prefix}{own_key_suffix(p.name)}", p.customer_id)
+            for p in people
+            if p.name in CUSTOMER_COST
+            for provider, prefix in OWN_KEY_PREFIX.items()
+        ]
         repo.upsert_mappings(connection, mappings)
         labels = [(prov, key, f"{prov} production (shared)", "") for prov, key in SHARED_KEYS.items()]
         labels += [
@@ -374,7 +548,7 @@ def build(engine: Engine, *, today: date) -> str:
         ]
         repo.upsert_api_keys(connection, labels)
         repo.upsert_revenue(connection, _revenue_rows(people, start, end))
-        repo.upsert_rates(connection, [("EUR", "1.10"), ("GBP", "1.30")])
+        fx.save_rates(connection, [("EUR", "1.10"), ("GBP", "1.30")])
         repo.set_setting(connection, "workspace_kind", "demo")
         repo.set_setting(connection, "demo_today", today.isoformat())
         repo.bump_version(connection)
@@ -403,6 +577,7 @@ TABLES = (
     "exchange_rate",
     "price_override",
     "sync_run",
+    "sync_gap",
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Connection, Engine
 
-from margin_core import currency, imports, schemas
+from margin_core import currency, fx, imports, schemas
 from margin_core.errors import DemoWorkspaceError, ImportFileError
 from margin_core.store import repo
 from margin_core.store.events import events_frame, ingest_frame, usd_to_micros
@@ -70,7 +70,7 @@ def _write(connection: Connection, parsed: imports.Parsed) -> int:
     if parsed.kind == "mappings":
         return repo.upsert_mappings(connection, rows)
     if parsed.kind == "rates":
-        return repo.upsert_rates(connection, rows)
+        return fx.save_rates(connection, rows)
     if parsed.kind == "usage":
         return repo.upsert_usage(connection, usage_frame(rows))
     if parsed.kind == "revenue":

@@ -248,19 +248,44 @@ def loss_maker_vs_profitable(customers: pl.DataFrame, usage: pl.DataFrame) -> In
     return Insight("loss_maker", "Loss-maker on a cheap plan", text, -loser["margin_micros"])
 
 
-def loss_making_models(models: pl.DataFrame, *, limit: int = 3) -> Insight | None:
-    """Models whose cost exceeds the revenue allocated to them (the `models` report, micro-dollars)."""
+def loss_making_models(
+    models: pl.DataFrame, *, limit: int = 3, unattributed: pl.DataFrame | None = None
+) -> Insight | None:
+    """Models whose cost exceeds the revenue allocated to them (the `models` report, micro-dollars).
+
+    `unattributed` (model, cost_micros; provider optional) is each model's unattributed spend: a model's
+    cost includes it (DESIGN §4.8) while no customer's revenue comes with it, so the text says how much of
+    each loss it is."""
     losing = models.filter(pl.col("margin_micros") < 0).sort("margin_micros", "model")
     if losing.is_empty():
         return None
-    parts = [
-        f"{row['model']} ({usd_text(row['margin_micros'])} on {usd_text(row['revenue_micros'])} of revenue)"
-        for row in losing.head(limit).iter_rows(named=True)
-    ]
+    keys = ["model"]
+    if unattributed is not None and "provider" in unattributed.columns and "provider" in losing.columns:
+        keys = ["provider", "model"]
+    if unattributed is not None:
+        spend = unattributed.group_by(keys).agg(pl.col("cost_micros").sum().alias("_unattributed"))
+        losing = losing.join(spend, on=keys, how="left")
+    else:
+        losing = losing.with_columns(pl.lit(None, pl.Int64).alias("_unattributed"))
+    parts = []
+    for row in losing.head(limit).iter_rows(named=True):
+        part = f"{row['model']} ({usd_text(row['margin_micros'])} on {usd_text(row['revenue_micros'])} of revenue"
+        spent = row["_unattributed"] or 0
+        if spent > 0:
+            part += f"; {usd_text(spent)} of its cost is unattributed spend"
+        parts.append(part + ")")
     more = f" and {losing.height - limit} more" if losing.height > limit else ""
     noun = "model loses" if losing.height == 1 else "models lose"
     text = f"{losing.height} {noun} money: {', '.join(parts)}{more}."
     return Insight("loss_models", "Loss-making models", text, -int(losing["margin_micros"].sum()))
+
+
+def unattributed_by_model(daily: pl.DataFrame) -> pl.DataFrame | None:
+    """provider, model, cost_micros of the unattributed rows of a ledger summary (customer_id null); None
+    for a summary without models."""
+    if not {"provider", "model"} <= set(daily.columns):
+        return None
+    return daily.filter(pl.col("customer_id").is_null()).group_by("provider", "model").agg(pl.col("cost_micros").sum())
 
 
 def concentration_insight(customers: pl.DataFrame, usage: pl.DataFrame) -> Insight | None:
@@ -287,7 +312,7 @@ def top_insights(
         for insight in (
             cost_spike(daily),
             loss_maker_vs_profitable(customers, usage),
-            loss_making_models(models),
+            loss_making_models(models, unattributed=unattributed_by_model(daily)),
         )
         if insight is not None
     ]

@@ -327,7 +327,7 @@ def _runs_by_day(frame: pl.DataFrame) -> dict[date, pl.DataFrame]:
 
 
 def _by_day(frame: pl.DataFrame) -> dict[date, pl.DataFrame]:
-    return {key[0]: part for key, part in frame.partition_by("day", as_dict=True).items()}  # type: ignore[misc]
+    return {key[0]: part for key, part in frame.partition_by("day", as_dict=True).items()}
 
 
 def _concat(found: list[DayFrames]) -> DayFrames:

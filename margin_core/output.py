@@ -31,7 +31,7 @@ def to_json(frame: pl.DataFrame) -> str:
 def _json_value(name: str, value: object) -> str:
     if value is None:
         return "null"
-    if name.endswith("_usd") or name == "margin_pct":
+    if name.endswith("_usd") or name in ("margin_pct", "change_pct"):
         return str(value)  # exact decimal text from reports.usd / pct4: a JSON number as printed
     if isinstance(value, date):
         return json.dumps(value.isoformat())

@@ -6,13 +6,16 @@ genai-prices counts `input_tokens` as all input, so each rate is probed with the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 import polars as pl
 
 from margin_core import schemas
+from margin_core.errors import ConfigError
 
 _PROBE = 1_000  # small enough to stay in every model's first price tier
 _ATTO_PER_USD = 10**18
@@ -20,9 +23,26 @@ _GENAI_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "openrouter": "
 RATE_NAMES = ("input_atto", "cached_input_atto", "cache_write_atto", "cache_write_1h_atto", "output_atto")
 
 
+def override_provider(name: str) -> str:
+    """A price override's provider: any non-empty name (Bedrock, Vertex, Groq…: whatever `record()` or an
+    import stored), exactly as events and usage carry it; raises ConfigError."""
+    provider = name.strip()
+    if not provider:
+        raise ConfigError("the provider name is required, exactly as your events or usage carry it")
+    if provider == "*" or len(provider) > 100 or not provider.isprintable():
+        raise ConfigError(f"{name!r} is not a provider name")
+    return provider
+
+
 def per_mtok_to_atto(per_million: Decimal) -> int:
     """USD per million tokens to atto-dollars per token (1 USD/MTok = 10^12 atto per token)."""
     return int((per_million * 10**12).to_integral_value())
+
+
+def override_frame(rows: Iterable[tuple[Any, ...]]) -> pl.DataFrame:
+    """Stored price overrides (provider, model, effective_from, five USD-per-MTok rates) as PRICE_OVERRIDES."""
+    converted = [(provider, model, day, *(per_mtok_to_atto(v) for v in rates)) for provider, model, day, *rates in rows]
+    return pl.DataFrame(converted, schema=schemas.PRICE_OVERRIDES, orient="row")
 
 
 def _atto_per_token(usd_for_probe: Decimal) -> int:
@@ -83,7 +103,13 @@ def rate_table(keys: pl.DataFrame, *, overrides: pl.DataFrame) -> pl.DataFrame:
 
     An override (PRICE_OVERRIDES) applies from its effective date on and wins over the package.
     """
-    distinct = keys.select("provider", "model", "day").unique().sort("provider", "model", "day")
+    # Cast first: a window without usage gives an empty frame whose columns have no type (null), which
+    # the asof join's `by` refuses against the overrides' strings (a quiet window is a normal sync).
+    distinct = (
+        keys.select(pl.col("provider").cast(pl.String), pl.col("model").cast(pl.String), pl.col("day").cast(pl.Date))
+        .unique()
+        .sort("provider", "model", "day")
+    )
     with_override = distinct.join_asof(
         overrides.sort("effective_from"),
         left_on="day",
@@ -102,3 +128,15 @@ def rate_table(keys: pl.DataFrame, *, overrides: pl.DataFrame) -> pl.DataFrame:
         rates = package_rates(provider, model, day)
         rows.append((provider, model, day, *(rates or (0, 0, 0, 0, 0)), rates is not None))
     return pl.DataFrame(rows, schema=schemas.RATES, orient="row")
+
+
+def unpriced_lines(unpriced: pl.DataFrame) -> list[str]:
+    """One sentence per model without a price that carries tokens (provider, model, tokens), largest first:
+    never a silent $0 (DESIGN §4.1)."""
+    return [
+        f"{model} ({provider}) has no price: its {tokens:,} tokens are counted at $0 until a price override is set"
+        for provider, model, tokens in unpriced.filter(pl.col("tokens") > 0)
+        .sort("tokens", "provider", "model", descending=[True, False, False])
+        .select("provider", "model", "tokens")
+        .iter_rows()
+    ]

@@ -13,6 +13,15 @@ from margin_core.engine.cost_join import allocate_reported_cost
 from margin_core.store.events import usd_to_micros
 
 # The reported-cost grain of each provider (DESIGN §4.2); OpenRouter's usage carries its own dollars.
+_COUNTS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "requests",
+    "web_search_requests",
+)
 COST_GRAIN = {"openai": ["day", "provider", "project_id", "api_key_id"], "anthropic": ["day", "provider", "project_id"]}
 
 
@@ -36,7 +45,13 @@ def usage_rows(fetched: ProviderFetch, *, source: str) -> pl.DataFrame:
             "web_search_requests": [r.web_search_requests for r in records],
             "reported_micros": [None if r.cost_usd is None else usd_to_micros(r.cost_usd) for r in records],
         },
-        schema_overrides={"day": pl.Date, "reported_micros": pl.Int64},
+        # Typed even when empty: a window without usage is a normal sync (DESIGN §4.7).
+        schema_overrides={
+            "day": pl.Date,
+            **dict.fromkeys(("provider", "model", "api_key_id", "project_id", "user_id"), pl.String),
+            **dict.fromkeys(_COUNTS, pl.Int64),
+            "reported_micros": pl.Int64,
+        },
     )
     grain = COST_GRAIN.get(fetched.provider, ["day", "provider", "project_id", "api_key_id"])
     if "api_key_id" in grain and not any(cost.api_key_id for cost in fetched.costs):

@@ -6,15 +6,26 @@ into the CLI's columns (USD with two decimals, margin_pct with four, rounded hal
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 import polars as pl
 
-from margin_core.engine import dimensions, granularity, margins, revenue
+from margin_core.engine import dimensions, granularity, margins, revenue, usage_patterns
 from margin_core.workspace import Workspace
 
-ReportKind = Literal["customers", "models", "providers", "features", "tiers", "segments", "over-time", "unattributed"]
+ReportKind = Literal[
+    "customers",
+    "models",
+    "providers",
+    "features",
+    "tiers",
+    "segments",
+    "usage-patterns",
+    "over-time",
+    "unattributed",
+    "alerts",
+]
 REPORT_KINDS: tuple[ReportKind, ...] = (
     "customers",
     "models",
@@ -22,8 +33,10 @@ REPORT_KINDS: tuple[ReportKind, ...] = (
     "features",
     "tiers",
     "segments",
+    "usage-patterns",
     "over-time",
     "unattributed",
+    "alerts",
 )
 _DIMENSION_TAIL = ["revenue_usd", "cost_usd", "margin_usd", "margin_pct", "requests", "tokens"]
 COLUMNS: dict[str, list[str]] = {
@@ -43,8 +56,10 @@ COLUMNS: dict[str, list[str]] = {
     "features": ["feature", *_DIMENSION_TAIL],
     "tiers": ["tier", *_DIMENSION_TAIL],
     "segments": ["segment", *_DIMENSION_TAIL],
+    "usage-patterns": ["usage_pattern", *_DIMENSION_TAIL],
     "over-time": ["period_start", "granularity", "revenue_usd", "cost_usd", "margin_usd", "margin_pct"],
     "unattributed": ["provider", "dimension", "value", "cost_usd", "requests", "first_day", "last_day"],
+    "alerts": ["kind", "subject", "previous", "current", "change_pct", "first_day"],
 }
 
 
@@ -98,9 +113,13 @@ def customer_margins(workspace: Workspace, *, start: date, end: date) -> pl.Data
 
 def dimension_margins(workspace: Workspace, *, start: date, end: date, dimension: str) -> pl.DataFrame:
     """Cross-subsidy rows for one dimension: feature, model, provider, tier, segment, region, meta:<key>,
-    or cmeta:<key> (a customer metadata key)."""
+    cmeta:<key> (a customer metadata key) or usage_pattern (DESIGN §4.5 v3)."""
     led, _ = ledger(workspace, start=start, end=end)
     daily = daily_revenue(workspace, start=start, end=end)
+    if dimension == "usage_pattern":
+        return usage_patterns.by_usage_pattern(
+            led, daily_revenue=daily, customers=workspace.customers.lazy(), break_even=workspace.break_even
+        ).collect()
     if dimension in dimensions.CUSTOMER_COLUMNS or dimension.startswith("cmeta:"):
         attribute = dimension.replace("cmeta:", "meta:")
         frame = dimensions.by_customer_attribute(
@@ -148,14 +167,26 @@ def unattributed(workspace: Workspace, *, start: date, end: date) -> pl.DataFram
     )
 
 
-def report(workspace: Workspace, kind: ReportKind, *, start: date, end: date) -> pl.DataFrame:
-    """Any report of DESIGN §5 with its exact columns (money in micro-dollars until `to_cli_frame`)."""
+def report(
+    workspace: Workspace,
+    kind: ReportKind,
+    *,
+    start: date,
+    end: date,
+    grain: granularity.Granularity | None = None,
+) -> pl.DataFrame:
+    """Any report of DESIGN §5 with its exact columns (money in micro-dollars until `to_cli_frame`);
+    `grain` overrides the adaptive granularity of `over-time`."""
     if kind == "customers":
         frame = customer_margins(workspace, start=start, end=end).sort("customer_id")
     elif kind == "over-time":
-        frame = over_time(workspace, start=start, end=end)
+        frame = over_time(workspace, start=start, end=end, grain=grain)
     elif kind == "unattributed":
         frame = unattributed(workspace, start=start, end=end)
+    elif kind == "alerts":  # without the store's sync runs: the CLI adds them (alerting.for_store)
+        from margin_core import alerting
+
+        frame = alerting.evaluate(workspace, last_day=end - timedelta(days=1))
     else:
         dimension = {
             "models": "model",
@@ -163,6 +194,7 @@ def report(workspace: Workspace, kind: ReportKind, *, start: date, end: date) ->
             "features": "feature",
             "tiers": "tier",
             "segments": "segment",
+            "usage-patterns": "usage_pattern",
         }[kind]
         frame = dimension_margins(workspace, start=start, end=end, dimension=dimension)
         frame = frame.sort("cost_micros", descending=True)
@@ -210,6 +242,10 @@ def printable(frame: pl.DataFrame) -> pl.DataFrame:
 
 def to_cli_frame(frame: pl.DataFrame, kind: ReportKind) -> pl.DataFrame:
     """The report's CLI columns: USD as exact 2-decimal text, margin_pct as exact 4-decimal text."""
+    if kind == "alerts":
+        from margin_core import alerting
+
+        return alerting.to_cli_frame(frame)
     converted = printable(frame).rename({"estimated_usd": "estimated_cost_usd"}, strict=False)
     if "revenue_usd" in COLUMNS[kind] and "revenue_usd" not in converted.columns:
         converted = converted.with_columns(pl.lit("0.00").alias("revenue_usd"))

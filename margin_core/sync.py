@@ -2,7 +2,10 @@
 
 A provider's window is written in one transaction once every page of every endpoint has arrived, with its
 `sync_run` row; a failure writes nothing for that provider, keeps what earlier syncs wrote and records
-the error, so the next sync fetches the window again. Writes are idempotent.
+the error, so the next sync fetches the window again. Writes are idempotent. A window without usage is a
+normal sync (`ok`, 0 rows). When the last good window ended before the provider's API reaches back, the
+days in between are a gap: recorded with the sync_run (`sync_gap`), said in the result, and the sync
+goes on with what it can fetch.
 """
 
 from __future__ import annotations
@@ -30,6 +33,16 @@ PROVIDERS = ("openai", "anthropic", "openrouter", "stripe")
 BACKFILL_DAYS = {"openai": 31, "anthropic": 31, "openrouter": 30}
 SETTLE_DAYS = 3
 STRIPE_KINDS = ("invoice_line", "credit_note", "one_off_charge", "refund")
+NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "stripe": "Stripe"}
+# How the days an API no longer returns can still be loaded (DESIGN §4.7: the providers' exported CSVs).
+GAP_FILL = {
+    "openai": "export them from the OpenAI dashboard (Usage → Export: usage and costs) and import the CSVs "
+    "with `python -m margin_core import provider-export FILE…` or on the Import / Export page",
+    "anthropic": "export them from the Anthropic Console (Usage and Cost → Export) and import the CSVs with "
+    "`python -m margin_core import provider-export FILE…` or on the Import / Export page",
+    "openrouter": "export them from openrouter.ai/activity and import them as a usage CSV "
+    "(`python -m margin_core import usage FILE` or the Import / Export page)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +54,33 @@ class SyncResult:
     rows_written: int = 0
     error: str = ""
     window: tuple[date, date] | None = None
+    gap: tuple[date, date] | None = None  # days before the window that the API no longer reaches
+
+    @property
+    def line(self) -> str:
+        """One line for the CLI: provider, status, rows, window, and the gap or the error."""
+        text = f"{self.provider}: {self.status}, {self.rows_written} rows"
+        if self.window is not None:
+            text += f" ({self.window[0]} to {self.window[1]}, end exclusive)"
+        if self.gap is not None:
+            text += f" — {gap_message(self.provider, self.gap)}"
+        if self.error:
+            text += f" — {self.error}"
+        return text
+
+
+def gap_message(provider: str, gap: tuple[date, date]) -> str:
+    """Which days could not be fetched, why, and how the provider's exported CSVs fill them."""
+    first, end = gap
+    days = (end - first).days
+    last = end - timedelta(days=1)
+    span = f"{first}" if days == 1 else f"{first} to {last}"
+    reach = BACKFILL_DAYS.get(provider, 0)
+    return (
+        f"{span} ({days} day{'s' if days != 1 else ''}) missing: the {NAMES.get(provider, provider)} API only "
+        f"reaches back {reach} days and the last good sync ended before that; "
+        f"{GAP_FILL.get(provider, 'import those days from CSV')}"
+    )
 
 
 def available_keys(engine: Engine) -> dict[str, str]:
@@ -56,9 +96,19 @@ def available_keys(engine: Engine) -> dict[str, str]:
 
 
 def sync_all(
-    engine: Engine, *, only: str | None = None, today: date, days: int | None = None, progress: Progress | None = None
+    engine: Engine,
+    *,
+    only: str | None = None,
+    today: date,
+    days: int | None = None,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[SyncResult]:
-    """Sync every provider that has a key (or only `only`); one provider's failure does not stop the others."""
+    """Sync every provider that has a key (or only `only`); one provider's failure does not stop the others.
+
+    `stop` is asked before each provider: once it says so, the providers not yet started are left for the
+    next run (the one under way has committed its window whole, or nothing).
+    """
     say = progress or (lambda _message: None)
     keys = available_keys(engine)
     if only and only not in keys:
@@ -69,17 +119,43 @@ def sync_all(
     for provider in PROVIDERS:
         if (only and provider != only) or provider not in keys:
             continue
+        if stop is not None and stop():
+            break
         if provider == "stripe":
             result = sync_stripe(engine, api_key=keys[provider], progress=say)
         else:
             result = sync_provider(engine, provider, api_key=keys[provider], today=today, days=days, progress=say)
-        say(f"{provider}: {result.status}, {result.rows_written} rows" + (f" — {result.error}" if result.error else ""))
+        say(result.line)
         results.append(result)
+    if results:
+        _notify_alerts(engine, today=today, say=say)
     return results
+
+
+def _notify_alerts(engine: Engine, *, today: date, say: Progress) -> None:
+    """Post new alerts to MARGIN_ALERT_WEBHOOK_URL after a sync (DESIGN §4.9); a webhook failure never fails
+    the sync: it is said, and the alerts not sent are tried again after the next one."""
+    from margin_core import alerting  # lazily: reports and the engine load only when a webhook is set
+
+    try:
+        sent = alerting.notify_after_sync(engine, today=today)
+    except MarginError as exc:
+        logger.warning("%s", exc)
+        say(str(exc))
+        return
+    if sent:
+        say(f"alerts: {sent} new alert(s) posted to the webhook")
 
 
 def sync_window(engine: Engine, provider: str, *, today: date, days: int | None) -> tuple[date, date]:
     """Backfill on the first sync, else from the last good window's end (at most 3 settled days back)."""
+    return plan_window(engine, provider, today=today, days=days)[0]
+
+
+def plan_window(
+    engine: Engine, provider: str, *, today: date, days: int | None
+) -> tuple[tuple[date, date], tuple[date, date] | None]:
+    """The window to fetch, and the gap before it: days after the last good window the API cannot reach."""
     limit = BACKFILL_DAYS[provider]
     with engine.connect() as connection:
         last_end = connection.execute(
@@ -87,9 +163,10 @@ def sync_window(engine: Engine, provider: str, *, today: date, days: int | None)
         ).scalar()
     earliest = today - timedelta(days=limit)
     if last_end is None:
-        return max(earliest, today - timedelta(days=days or limit)), today
+        return (max(earliest, today - timedelta(days=days or limit)), today), None
     last = last_end if isinstance(last_end, date) else date.fromisoformat(str(last_end))
-    return max(earliest, min(last, today - timedelta(days=SETTLE_DAYS))), today
+    gap = (last, earliest) if last < earliest else None
+    return (max(earliest, min(last, today - timedelta(days=SETTLE_DAYS))), today), gap
 
 
 def _connector(
@@ -107,24 +184,26 @@ def sync_provider(
     engine: Engine, provider: str, *, api_key: str, today: date, days: int | None = None, progress: Progress
 ) -> SyncResult:
     """Fetch the provider's window, join reported cost onto usage and write it all in one transaction."""
-    start, end = sync_window(engine, provider, today=today, days=days)
+    (start, end), gap = plan_window(engine, provider, today=today, days=days)
+    if gap is not None:
+        progress(f"{provider}: {gap_message(provider, gap)}")
     progress(f"{provider}: fetching {start} to {end}")
     started = datetime.now(UTC)
     try:
         fetched = _connector(provider, api_key).fetch_window(start=start, end=end, on_progress=progress)
         usage = usage_rows(fetched, source="api")
     except (ConnectorError, MarginError) as exc:
-        return _failed(engine, provider, (start, end), started, str(exc))
+        return _failed(engine, provider, (start, end), started, str(exc), gap=gap)
     except Exception as exc:  # a bug of ours must not stop the other providers or go unrecorded
         logger.exception("%s sync failed unexpectedly", provider)
-        return _failed(engine, provider, (start, end), started, f"unexpected {type(exc).__name__}: {exc}")
+        return _failed(engine, provider, (start, end), started, f"unexpected {type(exc).__name__}: {exc}", gap=gap)
     with engine.begin() as connection:
         repo.delete_usage(connection, provider=provider, start=start, end=end)
         written = repo.upsert_usage(connection, usage)
         repo.upsert_api_keys(connection, [(k.provider, k.api_key_id, k.name, k.project_id) for k in fetched.api_keys])
-        _record_run(connection, provider, (start, end), started, "ok", written, "")
+        _record_run(connection, provider, (start, end), started, "ok", written, "", gap=gap)
         repo.bump_version(connection)
-    return SyncResult(provider, "ok", written, window=(start, end))
+    return SyncResult(provider, "ok", written, window=(start, end), gap=gap)
 
 
 def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResult:
@@ -195,6 +274,8 @@ def _record_run(
     status: str,
     rows: int,
     error: str,
+    *,
+    gap: tuple[date, date] | None = None,
 ) -> None:
     now = datetime.now(UTC)
     connection.execute(
@@ -213,6 +294,18 @@ def _record_run(
             "e": error,
         },
     )
+    if gap is not None:
+        # The run just inserted, in this transaction, is this provider's newest (lastrowid is not portable).
+        run_id = connection.execute(text("SELECT MAX(id) FROM sync_run WHERE provider = :p"), {"p": provider}).scalar()
+        where = {"p": provider, "a": gap[0], "b": gap[1]}
+        seen = connection.execute(
+            text("SELECT 1 FROM sync_gap WHERE provider = :p AND gap_start = :a AND gap_end = :b"), where
+        ).first()
+        if seen is None:  # a gap is recorded once, with the first run that found it
+            connection.execute(
+                text("INSERT INTO sync_gap (sync_run_id, provider, gap_start, gap_end) VALUES (:run, :p, :a, :b)"),
+                {"run": run_id, **where},
+            )
     connection.execute(
         text("UPDATE connection SET last_synced_at = :f, last_error = :e, status = :st WHERE kind = :p"),
         {"f": now, "e": error, "st": "connected" if status == "ok" else "error", "p": provider},
@@ -220,9 +313,29 @@ def _record_run(
 
 
 def _failed(
-    engine: Engine, provider: str, window: tuple[date, date] | None, started: datetime, error: str
+    engine: Engine,
+    provider: str,
+    window: tuple[date, date] | None,
+    started: datetime,
+    error: str,
+    *,
+    gap: tuple[date, date] | None = None,
 ) -> SyncResult:
     logger.warning("%s sync failed: %s", provider, error)
     with engine.begin() as connection:
-        _record_run(connection, provider, window, started, "failed", 0, error)
-    return SyncResult(provider, "failed", 0, error, window)
+        _record_run(connection, provider, window, started, "failed", 0, error, gap=gap)
+    return SyncResult(provider, "failed", 0, error, window, gap)
+
+
+def sync_gaps(engine: Engine) -> list[tuple[str, date, date, str]]:
+    """Every recorded gap, newest first: (provider, first day, end day exclusive, message)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT provider, gap_start, gap_end FROM sync_gap ORDER BY gap_end DESC, provider")
+        ).all()
+    gaps = []
+    for provider, first, end in rows:
+        a = first if isinstance(first, date) else date.fromisoformat(str(first))
+        b = end if isinstance(end, date) else date.fromisoformat(str(end))
+        gaps.append((str(provider), a, b, gap_message(str(provider), (a, b))))
+    return gaps

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 
-from margin_core import schemas
+from margin_core import prices
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.ledger_cache import DayLedger, DayReader, cache_folder, priced_frames, resolve_aliases, rules_digest
@@ -95,7 +95,7 @@ def load_workspace(engine: Engine) -> Workspace:
         version = int(connection.execute(text("SELECT value FROM setting WHERE key = 'data_version'")).scalar() or 0)
         versions = repo.day_versions(connection)
         settings = repo.read_settings(connection)
-        overrides = repo.read_price_overrides(connection)
+        overrides = prices.override_frame(repo.read_price_override_rows(connection))
     return _assemble(
         frames=repo.read_small_frames(engine),
         read=partial(repo.read_days, engine),
@@ -133,7 +133,7 @@ def load_workspace_file(database: str) -> Workspace:
         connection.execute("BEGIN")  # one snapshot: the day versions before any day's rows
         settings = light.settings(connection)
         versions = light.day_versions(connection)
-        overrides = light.price_overrides(connection)
+        overrides = prices.override_frame(light.price_override_rows(connection))
         frames = light.read_small_frames(connection)
         connection.execute("COMMIT")
     finally:
@@ -203,4 +203,4 @@ def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataF
     )
 
 
-__all__ = ["Workspace", "load_workspace", "schemas", "unpriced_models"]
+__all__ = ["Workspace", "load_workspace", "unpriced_models"]

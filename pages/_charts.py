@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import altair as alt
 import polars as pl
+from altair.utils.schemapi import UndefinedType
+
+from margin_core import insights
 
 STATUS_DOMAIN = ["profitable", "break_even", "unprofitable"]
 STATUS_RANGE = ["#2e7d32", "#f59e0b", "#d32f2f"]
@@ -124,7 +127,7 @@ def status_counts(counts: dict[str, int], *, title: str = "Customers by status")
     )
 
 
-def diverging_margins(frame: pl.DataFrame, *, value: str, title: str) -> alt.LayerChart:
+def diverging_margins(frame: pl.DataFrame, *, value: str, title: str) -> alt.LayerChart | alt.FacetChart:
     """Margin in dollars per value of a dimension, left of zero in red, right in green (by status)."""
     data = _dollars(frame, "revenue_micros", "cost_micros", "margin_micros").with_columns(
         pl.col(value).cast(pl.String).alias("value")
@@ -253,7 +256,7 @@ def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -
     """One line per value of the split dimension."""
     label, fmt = SPLIT_MEASURES[measure]
     data, x = _time_x(_dollars(frame, "revenue_micros", "cost_micros", "margin_micros"), "period_start", title="Period")
-    scale = alt.Undefined
+    scale: alt.Scale | UndefinedType = alt.Undefined
     if measure == "margin_pct":  # a −1,500% loss-maker would flatten every other line: clip at ±100%
         scale = alt.Scale(domain=[-1, 1], clamp=True)
     return (
@@ -280,7 +283,7 @@ def split_over_time(frame: pl.DataFrame, *, measure: str, by: str, title: str) -
     )
 
 
-def profile_vs_average(frame: pl.DataFrame, *, by: str, name: str, title: str) -> alt.LayerChart:
+def profile_vs_average(frame: pl.DataFrame, *, by: str, name: str, title: str) -> alt.LayerChart | alt.FacetChart:
     """This customer's LLM cost per `by` value (bars) against the average customer's (black ticks)."""
     data = frame.select(
         pl.col(by).alias("value"),
@@ -331,3 +334,151 @@ def unattributed_bars(frame: pl.DataFrame, *, title: str = "Unattributed spend b
         )
         .properties(height=130 + 30 * len(order))
     )
+
+
+# --- investor view and customer page -------------------------------------------------------------------
+
+PATTERN_LABELS = {
+    "power": "Power (top 10%)",
+    "regular": "Regular",
+    "light": "Light (bottom 50%)",
+    "none": "No tokens",
+    "(unattributed)": "(unattributed)",
+}
+
+
+def value_bars(
+    frame: pl.DataFrame,
+    *,
+    value: str,
+    measure: str,
+    title: str,
+    axis_title: str,
+    fmt: str = PCT,
+    color: str = "#2563eb",
+    upper: float | None = None,
+) -> alt.LayerChart:
+    """Horizontal bars of one measure per value, in the frame's order, each labelled with its figure; the
+    axis leaves room for the labels (`upper` fixes the right end, e.g. 1.0 for shares)."""
+    data = frame.select(pl.col(value).cast(pl.String).alias("value"), pl.col(measure).alias("measure")).filter(
+        pl.col("measure").is_not_null()
+    )
+    order = data["value"].to_list()
+    values = [v for v in data["measure"].to_list() if v is not None]
+    low, high = min([0.0, *values]), max([0.0, *values, *([upper] if upper is not None else [])])
+    span = (high - low) or 1.0
+    domain = [low - 0.22 * span if low < 0 else 0.0, high + 0.16 * span]
+    y = alt.Y("value:N", title=None, sort=order, axis=alt.Axis(labelLimit=LABELS, labelFontSize=13, labelOverlap=False))
+    bars = (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            color=alt.condition("datum.measure < 0", alt.value("#d32f2f"), alt.value(color)),  # type: ignore[no-untyped-call]
+            x=alt.X(
+                "measure:Q",
+                title=axis_title,
+                axis=alt.Axis(format=fmt, tickCount=5),
+                scale=alt.Scale(domain=domain, nice=False),
+            ),
+            y=y,
+            tooltip=[alt.Tooltip("value:N", title="Value"), alt.Tooltip("measure:Q", title=axis_title, format=fmt)],
+        )
+    )
+    text = alt.Text("measure:Q", format=fmt)
+    right = (  # labels past the end of each bar: right of positive bars, left of negative ones
+        alt.Chart(data.filter(pl.col("measure") >= 0))
+        .mark_text(align="left", dx=4, fontSize=13, fontWeight="bold")
+        .encode(x="measure:Q", y=y, text=text)
+    )
+    left = (
+        alt.Chart(data.filter(pl.col("measure") < 0))
+        .mark_text(align="right", dx=-4, fontSize=13, fontWeight="bold")
+        .encode(x="measure:Q", y=y, text=text)
+    )
+    zero = alt.Chart(pl.DataFrame({"x": [0]})).mark_rule(color="#6b7280").encode(x="x:Q")
+    return alt.layer(bars, right, left, zero).properties(height=alt.Step(44))
+
+
+def monthly_margin(months: pl.DataFrame, *, title: str = "Gross margin by month") -> alt.LayerChart:
+    """Gross margin % per month (bars by status), labelled with the change in points from the month before."""
+    data = months.filter(pl.col("margin_pct").is_not_null()).with_columns(
+        pl.col("period_start").dt.strftime("%b %Y").alias("month")
+    )
+    labels_text = [
+        insights.pct_text(p) + ("" if c is None else f" ({insights.pts_text(c)})")
+        for p, c in zip(data["margin_pct"].to_list(), data["change_pts"].to_list(), strict=True)
+    ]
+    data = data.with_columns(pl.Series("label", labels_text, dtype=pl.String))
+    order = data["month"].to_list()
+    x = alt.X("month:N", title=None, sort=order, axis=alt.Axis(labelAngle=0, labelFontSize=13))
+    bars = (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            x=x,
+            y=alt.Y("margin_pct:Q", title="Gross margin %", axis=alt.Axis(format=PCT)),
+            color=_status_color(),
+            tooltip=[
+                alt.Tooltip("month:N", title="Month"),
+                alt.Tooltip("margin_pct:Q", title="Gross margin %", format=".1%"),
+                alt.Tooltip("change_pts:Q", title="Change (pts)", format="+.1f"),
+            ],
+        )
+    )
+    labels = (
+        alt.Chart(data)
+        .mark_text(dy=-8, fontSize=13, fontWeight="bold")
+        .encode(x=x, y=alt.Y("margin_pct:Q"), text="label:N")
+    )
+    return alt.layer(bars, labels).properties(height=320)
+
+
+def cost_per_million(months: pl.DataFrame, *, title: str = "LLM cost per million tokens, by month") -> alt.LayerChart:
+    """Dollars per million tokens per month, labelled."""
+    data = months.filter(pl.col("cost_per_mtok_usd").is_not_null()).with_columns(
+        pl.col("period_start").dt.strftime("%b %Y").alias("month")
+    )
+    order = data["month"].to_list()
+    x = alt.X("month:N", title=None, sort=order, axis=alt.Axis(labelAngle=0, labelFontSize=13))
+    bars = (
+        alt.Chart(data, title=title)
+        .mark_bar(color="#f97316")
+        .encode(
+            x=x,
+            y=alt.Y("cost_per_mtok_usd:Q", title="US dollars per million tokens", axis=alt.Axis(format="$,.2f")),
+            tooltip=[
+                alt.Tooltip("month:N", title="Month"),
+                alt.Tooltip("cost_per_mtok_usd:Q", title="$ per million tokens", format="$,.2f"),
+                alt.Tooltip("tokens:Q", title="Tokens", format=","),
+            ],
+        )
+    )
+    labels = (
+        alt.Chart(data)
+        .mark_text(dy=-8, fontSize=13, fontWeight="bold")
+        .encode(x=x, y="cost_per_mtok_usd:Q", text=alt.Text("cost_per_mtok_usd:Q", format="$,.2f"))
+    )
+    return alt.layer(bars, labels).properties(height=320)
+
+
+def concentration(found: dict[str, object], *, title: str) -> alt.LayerChart:
+    """The top customers' shares of tokens, LLM cost and revenue as labelled bars."""
+    data = pl.DataFrame(
+        {
+            "measure": ["Tokens", "LLM cost", "Revenue"],
+            "share": [found.get("token_share"), found.get("cost_share"), found.get("revenue_share")],
+        },
+        schema={"measure": pl.String, "share": pl.Float64},
+    )
+    return value_bars(
+        data, value="measure", measure="share", title=title, axis_title="Share of the total", color="#7c3aed", upper=1.0
+    )
+
+
+def png(chart: alt.TopLevelMixin, *, width: int = 720) -> bytes:
+    """The chart as PNG bytes (Altair's `save` through vl-convert), at a fixed width for a document."""
+    import io
+
+    buffer = io.BytesIO()
+    chart.properties(width=width).save(buffer, format="png", scale_factor=2)  # type: ignore[attr-defined]
+    return buffer.getvalue()

@@ -7,20 +7,20 @@ from datetime import date
 
 import polars as pl
 import streamlit as st
-from sqlalchemy import Engine
 
 from margin_core import app_actions, insights, reports, settings, workspace
+from margin_core.app_actions import StoreHandle, founder
 from margin_core.workspace import Workspace
 
 ENTRIES = 32
 
 
 @st.cache_resource(show_spinner="Opening the store (a first start builds the demo workspace, a few seconds)…")
-def _engine(url: str) -> Engine:
+def _engine(url: str) -> StoreHandle:
     return app_actions.app_engine()
 
 
-def engine() -> Engine:
+def engine() -> StoreHandle:
     """The app's engine for MARGIN_DATABASE_URL (else data/margin.db); an empty store gets the demo."""
     return _engine(settings.database_url())
 
@@ -74,6 +74,26 @@ def dimension(version: int, start: date, end: date, name: str) -> pl.DataFrame:
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
 def unpriced(version: int, start: date, end: date) -> pl.DataFrame:
     return workspace.unpriced_models(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def unpriced_notes(version: int, start: date, end: date) -> list[str]:
+    return app_actions.unpriced_notes(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def coverage(version: int, start: date, end: date) -> pl.DataFrame:
+    return app_actions.coverage(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def reconciliation(version: int, start: date, end: date) -> pl.DataFrame:
+    return app_actions.reconciliation_table(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def override_choices(version: int) -> tuple[list[str], list[str]]:
+    return app_actions.override_choices(ws(version))
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
@@ -133,3 +153,44 @@ def is_demo(version: int) -> bool:
 def clear() -> None:
     """Drop every cached report (after a write that did not bump the version)."""
     st.cache_data.clear()
+
+
+# --- the founder's answers (investor view, customer page, alerts, forecast) ----------------------------
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner="Computing the investor view…")
+def investor(version: int, start: date, end: date) -> founder.InvestorView:
+    return founder.investor_view(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def customer_page(version: int, customer_id: str, start: date, end: date, grain: str) -> founder.CustomerPage:
+    return founder.customer_page(ws(version), customer_id=customer_id, start=start, end=end, grain=grain)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def customer_choices(version: int) -> pl.DataFrame:
+    return founder.customer_choices(ws(version))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner="Checking alerts…")
+def alerts(version: int, last_day: date) -> pl.DataFrame:
+    return founder.alerts(engine(), ws(version), last_day=last_day)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def month_forecast(version: int, today: date) -> pl.DataFrame:
+    return founder.month_forecast(ws(version), today=today)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def comparable_from(version: int) -> date | None:
+    return founder.comparable_from(ws(version))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def chart_png(version: int, start: date, end: date, name: str, _chart: object) -> bytes:
+    """A chart of a page as PNG, once per store version, range and chart name (rendering takes a moment)."""
+    from pages import _charts
+
+    return _charts.png(_chart)  # type: ignore[arg-type]

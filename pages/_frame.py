@@ -1,4 +1,5 @@
-"""What every page draws first: the period picker and workspace in the sidebar, the demo banner."""
+"""What every page draws first: the period picker and workspace in the sidebar, the demo banner, and how
+fresh the data is (naming a source that is stale or whose last sync failed)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from margin_core import app_actions
+from margin_core import app_actions, settings
 from pages import _data
 
 PRESETS = {
@@ -54,6 +55,28 @@ def _leave_legacy_layout() -> None:
         st.rerun()
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def _freshness(version: int, url: str, today: date) -> tuple[str, str]:
+    # Keyed by version (a sync that wrote) and refreshed every 30 s (a failed sync writes no data).
+    return app_actions.data_freshness(_data.engine(), today=today)
+
+
+def _plain(text: str) -> str:
+    """Text from outside (provider error messages) shown as text: every ASCII punctuation mark escaped."""
+    return "".join(
+        f"\\{char}" if char.isascii() and not char.isalnum() and not char.isspace() else char for char in text
+    )
+
+
+def _freshness_notice(version: int) -> None:
+    """One line on every page: how fresh the data is; a warning naming stale or failing sources."""
+    level, message = _freshness(version, settings.database_url(), app_actions.today_utc())
+    if level == "warning":  # in the page itself, where it is seen
+        st.warning(_plain(message), icon=":material/sync_problem:")
+    else:  # all fresh (or nothing connected yet): a quiet line in the sidebar
+        st.sidebar.caption(f":material/update: {_plain(message)}")
+
+
 def frame() -> tuple[date, date]:
     """Draw the shared frame; return the period as a half-open range [start, end)."""
     _leave_legacy_layout()
@@ -88,6 +111,9 @@ def frame() -> tuple[date, date]:
             "(clearing the demo is one click there or on Settings).",
             icon=":material/science:",
         )
+    else:
+        app_actions.start_background_sync(_data.engine())  # once per process, only when the setting is on
+        _freshness_notice(version)
     picked = st.session_state.period
     if not isinstance(picked, (tuple, list)):
         picked = (picked, picked)

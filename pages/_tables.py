@@ -73,7 +73,7 @@ def styled(
     formats.update({columns[c]: _pts for c in pts})
     formats.update({columns[c]: _count for c in counts})
     formats.update({columns[c]: _ratio for c in ratios})
-    styler = table.style.format(formats, na_rep="—")  # type: ignore[arg-type]
+    styler = table.style.format(formats, na_rep="—")
     signed = [columns[c] for c in (*money, *pct, *pts) if c in columns and c not in neutral]
     if signed:
         styler = styler.map(_red_if_negative, subset=signed)

@@ -50,7 +50,9 @@ connected = state.filter(state["status"] != "not connected")
 m1, m2, m3 = st.columns(3)
 m1.metric("Connected", f"{connected.height} of {state.height}", border=True)
 m2.metric(
-    "Last sync", f"{state['last_sync'].max():%Y-%m-%d %H:%M} UTC" if state["last_sync"].max() else "never", border=True
+    "Last sync",
+    f"{state['last_sync'].dt.max():%Y-%m-%d %H:%M} UTC" if state["last_sync"].dt.max() else "never",
+    border=True,
 )
 m3.metric("Workspace", "Demo" if demo else "Own data", border=True)
 _tables.show(
@@ -70,6 +72,26 @@ _tables.show(
     },
     counts=["rows_written"],
 )
+
+gaps = app_actions.sync_gaps(engine)
+if not gaps.is_empty():
+    st.subheader("Days a sync could not fetch")
+    st.caption(
+        "A provider's API only reaches back so far (OpenAI and Anthropic 31 days, OpenRouter 30). These days "
+        "fell between two syncs and are missing until you import the provider's exported CSVs for them."
+    )
+    _tables.show(
+        gaps,
+        key="connections_gaps",
+        csv=app_actions.csv_text(gaps),
+        file_name="sync_gaps.csv",
+        columns={
+            "provider": "Provider",
+            "first_day": "First day",
+            "end_day": "Until (exclusive)",
+            "message": "What to do",
+        },
+    )
 
 if demo:
     st.info(

@@ -1,11 +1,11 @@
-"""Costs: LLM spend by provider and model per day, tokens by type, reported vs estimated, unattributed
-spend and the models without a price."""
+"""Costs: LLM spend by provider and model per day, tokens by type, reported vs estimated, the reconciliation
+with the providers' cost, event coverage per key, unattributed spend and the models without a price."""
 
 import polars as pl
 import streamlit as st
 
 from margin_core import app_actions
-from pages import _charts, _data, _tables
+from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
 from pages._ui import header, money, pct
 
@@ -85,6 +85,48 @@ with left:
 with right:
     st.altair_chart(_charts.reported_vs_estimated(daily), width="stretch")
 
+st.subheader("Reconciliation with the providers")
+st.caption(
+    "Per provider and month: the provider's cost (as reported; estimated by Margin where a provider gives "
+    "none) is attributed to customers or left unattributed, to the cent. Request events on days without any "
+    "usage from their provider count at their own cost, on top."
+)
+reconciliation = _data.reconciliation(version, start, end)
+_tables.show(
+    reconciliation.with_columns(pl.col("month").dt.strftime("%Y-%m")),
+    key="costs_reconciliation",
+    csv=app_actions.csv_text(reconciliation),
+    file_name=f"reconciliation_{start}_{end}.csv",
+    columns={
+        "month": "Month",
+        "provider": "Provider",
+        "reported_micros": "Provider's cost",
+        "attributed_micros": "Attributed",
+        "unattributed_micros": "Unattributed",
+        "difference_micros": "Difference",
+        "own_cost_micros": "Events without usage",
+        "cost_micros": "LLM cost",
+        "estimated_micros": "of which estimated",
+    },
+    money=[
+        "reported_micros",
+        "attributed_micros",
+        "unattributed_micros",
+        "difference_micros",
+        "own_cost_micros",
+        "cost_micros",
+        "estimated_micros",
+    ],
+)
+
+st.subheader("Event coverage by provider key")
+st.caption(
+    "How much of each key's billed tokens your request events carry. Events take a usage row's cost only for "
+    "the share their tokens cover; the rest stays with the key: its customer's (unspecified) feature where the "
+    "key is mapped, else unattributed."
+)
+_notes.coverage_table(version, start, end, key="costs_coverage")
+
 st.subheader("Unattributed spend")
 if unattributed.is_empty():
     st.success("Every dollar of LLM cost in this period is attributed to a customer.")
@@ -125,4 +167,31 @@ else:
         file_name=f"unpriced_models_{start}_{end}.csv",
         columns={"provider": "Provider", "model": "Model", "tokens": "Tokens"},
         counts=["tokens"],
+    )
+
+
+# --- month-end projection (DESIGN §4.9) -----------------------------------------------------------------
+st.subheader("Month-end projection")
+projection = _data.month_forecast(version, app_actions.today_utc())
+per_provider = projection.filter((pl.col("measure") == "cost") & (pl.col("provider") != ""))
+if per_provider.is_empty():
+    st.caption("No LLM cost in the month so far or the last 7 days: nothing to project.")
+else:
+    month = projection["month_start"][0]
+    st.caption(
+        f"A projection, not a reported figure: {month:%B %Y} to date plus the mean of the last 7 complete days "
+        f"times the {projection['days_left'][0]} days left."
+    )
+    _tables.show(
+        per_provider.sort("projected_micros", descending=True),
+        key="costs_forecast",
+        csv=app_actions.csv_text(per_provider),
+        file_name=f"cost_projection_{month:%Y-%m}.csv",
+        columns={
+            "provider": "Provider",
+            "month_to_date_micros": "Month to date",
+            "last_7_days_micros": "Last 7 days",
+            "projected_micros": "Projected month-end (projection)",
+        },
+        money=["month_to_date_micros", "last_7_days_micros", "projected_micros"],
     )

@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from margin_core import app_actions, insights, whatif
+from margin_core.reports import ReportKind
 from pages import _charts, _data, _tables
 from pages._frame import frame
 from pages._ui import header
@@ -14,7 +15,8 @@ header("Cross-subsidy", start, end, what="margin by feature, model, provider, ti
 
 choices = _data.dimension_choices(version)
 c1, c2 = st.columns([2, 3])
-dimension = c1.selectbox("Dimension", list(choices), format_func=choices.get, key="cross_dimension")
+dimension = c1.selectbox("Dimension", list(choices), format_func=choices.__getitem__, key="cross_dimension")
+assert dimension is not None  # a selectbox with options and a default index always has a value
 column = dimension.split(":", 1)[1] if ":" in dimension else dimension
 usage_attribute = dimension in ("feature", "model", "provider") or dimension.startswith("meta:")
 basis = _data.ws(version).basis
@@ -25,6 +27,11 @@ if usage_attribute:
     )
 else:
     c2.caption("Each customer's revenue and cost go whole to its value; unattributed cost has its own row.")
+if dimension == "usage_pattern":
+    c2.caption(
+        "Usage pattern over the period: power = the top 10% of customers by tokens, light = the bottom 50%, "
+        "regular = the rest, none = no tokens."
+    )
 
 rows = _data.dimension(version, start, end, dimension)
 if rows.is_empty():
@@ -43,7 +50,14 @@ st.altair_chart(
     _charts.diverging_margins(rows, value=column, title=f"Gross margin by {label.lower()}"), width="stretch"
 )
 
-KINDS = {"feature": "features", "model": "models", "provider": "providers", "tier": "tiers", "segment": "segments"}
+KINDS: dict[str, ReportKind] = {
+    "feature": "features",
+    "model": "models",
+    "provider": "providers",
+    "tier": "tiers",
+    "segment": "segments",
+    "usage_pattern": "usage-patterns",
+}
 kind = KINDS.get(dimension)
 columns = {column: label}
 if column == "model":
@@ -62,7 +76,7 @@ columns.update(
 _tables.show(
     rows,
     key="cross_table",
-    csv=app_actions.csv_text(rows.sort("cost_micros", descending=True), kind=kind)  # type: ignore[arg-type]
+    csv=app_actions.csv_text(rows.sort("cost_micros", descending=True), kind=kind)
     if kind
     else app_actions.csv_text(rows.select([c for c in columns if c in rows.columns])),
     file_name=f"{kind or column}_{start}_{end}.csv",

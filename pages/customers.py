@@ -1,10 +1,12 @@
 """Customers: every customer's margin with filters, CSV download, and one customer's drill-down."""
 
+from typing import Any
+
 import polars as pl
 import streamlit as st
 
 from margin_core import app_actions, insights
-from pages import _charts, _data, _tables
+from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
 from pages._ui import header, money, pct
 
@@ -46,6 +48,8 @@ if search.strip():
         | pl.col("customer_id").str.to_lowercase().str.contains(needle, literal=True)
     )
 shown = shown.sort("margin_micros", "customer_id")
+
+_notes.unpriced_note(version, start, end)
 
 revenue, cost = int(shown["revenue_micros"].sum()), int(shown["cost_micros"].sum())
 m1, m2, m3, m4 = st.columns(4)
@@ -94,6 +98,9 @@ customer_id = st.selectbox(
     format_func=lambda c: f"{names[c]} ({c})",
     help="Loss-makers come first.",
 )
+if st.button("Open the customer page", icon=":material/person:", key="customers_open_page"):
+    st.session_state["customer_page_jump"] = customer_id
+    st.switch_page("pages/customer.py")
 row = real.filter(pl.col("customer_id") == customer_id).row(0, named=True)
 d1, d2, d3, d4, d5 = st.columns(5)
 d1.metric("Revenue", money(row["revenue_micros"]), help=f"Tier: {row['tier'] or '—'}")
@@ -114,7 +121,7 @@ profile_columns = {
     "avg_cost_micros": "Avg customer cost",
     "cost_vs_average": "Cost vs average",
 }
-profile_formats = {
+profile_formats: dict[str, Any] = {
     "money": ["cost_micros", "avg_cost_micros"],
     "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
     "ratios": ["cost_vs_average"],

@@ -5,7 +5,7 @@ import streamlit as st
 
 from margin_core import app_actions
 from margin_core.errors import MarginError
-from pages import _data, _tables
+from pages import _data, _notes, _tables
 from pages._frame import frame
 from pages._ui import header, money, pct
 
@@ -76,7 +76,7 @@ else:
         customer = f2.selectbox(
             "Customer",
             customer_ids,
-            format_func=customer_names.get,
+            format_func=lambda c: str(customer_names.get(c)),
             key="mapping_customer",
             index=None,
             placeholder="Choose a customer",
@@ -108,6 +108,14 @@ else:
                     "period's spend now belongs to that customer."
                 )
                 st.rerun()
+
+st.subheader("Event coverage by provider key")
+st.caption(
+    "The share of each key's billed tokens that request events carry. Where events cover a key only in part "
+    "(a service without the SDK shares it), the rest is unattributed until the key is mapped: then it goes to "
+    "that customer's (unspecified) feature."
+)
+_notes.coverage_table(version, start, end, key="mapping_coverage")
 
 st.subheader("Saved mappings")
 saved = _data.mappings(version)

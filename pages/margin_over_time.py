@@ -17,9 +17,10 @@ GRAINS = {"auto": f"Auto ({auto})", "day": "Day", "week": "Week", "month": "Mont
 SPLITS = {"none": "No split", **{s: s.capitalize() for s in app_actions.SPLITS}}
 c1, c2, c3 = st.columns([3, 2, 3])
 grain_choice = c1.segmented_control(
-    "Granularity", list(GRAINS), format_func=GRAINS.get, key="over_time_grain", default="auto", required=True
+    "Granularity", list(GRAINS), format_func=GRAINS.__getitem__, key="over_time_grain", default="auto", required=True
 )
-split = c2.selectbox("Split by", list(SPLITS), format_func=SPLITS.get, key="over_time_split")
+split = c2.selectbox("Split by", list(SPLITS), format_func=SPLITS.__getitem__, key="over_time_split")
+assert split is not None  # a selectbox with options and a default index always has a value
 grain = auto if grain_choice in (None, "auto") else grain_choice
 
 series = _data.over_time(version, start, end, grain)
@@ -30,7 +31,9 @@ if series["revenue_micros"].sum() == 0 and series["cost_micros"].sum() == 0:
 revenue, cost = int(series["revenue_micros"].sum()), int(series["cost_micros"].sum())
 whole = (revenue - cost) / revenue if revenue > 0 else None
 before_start, before_end = app_actions.previous_range(start, end)
-before = app_actions.totals(_data.customers(version, before_start, before_end))
+data_from = _data.comparable_from(version)
+comparable = data_from is not None and before_start >= data_from  # the previous period has every source's data
+before = app_actions.totals(_data.customers(version, before_start, before_end)) if comparable else {"margin_pct": None}
 valued = series.filter(pl.col("margin_pct").is_not_null())
 last = valued.row(-1, named=True) if valued.height else None
 prior = valued.row(-2, named=True) if valued.height > 1 else None
@@ -42,7 +45,9 @@ m3.metric(
     pct(whole),
     delta_pts(whole, before["margin_pct"]),
     border=True,
-    help="Whole period; change in points against the previous period of the same length.",
+    help="Whole period; change in points against the previous period of the same length."
+    if comparable
+    else f"Whole period; no change shown: the previous period starts before the data of every source ({data_from}).",
 )
 if last is not None:
     m4.metric(
@@ -84,7 +89,7 @@ if split != "none":
     measure = c3.segmented_control(
         "Split chart shows",
         list(MEASURES),
-        format_func=MEASURES.get,
+        format_func=MEASURES.__getitem__,
         key="over_time_measure",
         default="margin_pct",
         required=True,

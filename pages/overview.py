@@ -1,9 +1,13 @@
 """Overview: the headline figures of the period, margin over time, three insights, data freshness."""
 
+from datetime import timedelta
+
+import polars as pl
 import streamlit as st
 
 from margin_core import app_actions
-from pages import _charts, _data, _tables
+from margin_core.app_actions import founder
+from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
 from pages._ui import delta_pct, delta_pts, header, money, pct
 
@@ -17,8 +21,13 @@ if now["revenue_micros"] == 0 and now["cost_micros"] == 0:
     st.info("No revenue or cost in this period. Pick another period in the sidebar, or import or sync data.")
     st.stop()
 before_start, before_end = app_actions.previous_range(start, end)
-before = app_actions.totals(_data.customers(version, before_start, before_end))
-compare = "vs the previous period of the same length"
+data_from = _data.comparable_from(version)
+if data_from is not None and before_start >= data_from:
+    before = app_actions.totals(_data.customers(version, before_start, before_end))
+    compare = "vs the previous period of the same length"
+else:  # the previous period lacks data for some source: no change is shown (DESIGN §4.6)
+    before = {k: (0 if k.endswith("_micros") else None) for k in now}
+    compare = f"no comparison: the data of every source starts on {data_from}"
 
 cols = st.columns(5)
 cols[0].metric(
@@ -60,6 +69,53 @@ cols[4].metric(
     "Mapping page.",
     border=True,
 )
+
+_notes.unpriced_note(version, start, end)
+
+if data_from is not None and before_start < data_from:
+    st.caption(
+        f"No change against the previous period: it starts on {before_start}, before the data of every source "
+        f"starts ({data_from})."
+    )
+
+# --- alerts and the month-end projection (DESIGN §4.9) -------------------------------------------------
+found_alerts = _data.alerts(version, end - timedelta(days=1))
+with st.container(border=True):
+    st.markdown(f"**Alerts** on {end - timedelta(days=1)} ({found_alerts.height})")
+    if found_alerts.is_empty():
+        st.caption("No alert: no cost spike, worse status, unattributed share, unpriced model or stale source.")
+    else:
+        for text in found_alerts["text"].head(6).to_list():
+            st.text(f"⚠ {text}")
+        if found_alerts.height > 6:
+            st.caption(f"and {found_alerts.height - 6} more in the CSV")
+        st.download_button(
+            "Download alerts CSV",
+            app_actions.csv_text(founder.alerts_csv_frame(found_alerts)),
+            file_name=f"alerts_{end - timedelta(days=1)}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="overview_alerts_csv",
+            icon=":material/download:",
+        )
+
+projection = _data.month_forecast(version, app_actions.today_utc())
+totals_row = {r["measure"]: r for r in projection.filter(pl.col("provider") == "").iter_rows(named=True)}
+if totals_row and (totals_row["cost"]["last_7_days_micros"] or totals_row["revenue"]["last_7_days_micros"]):
+    month = totals_row["cost"]["month_start"]
+    f1, f2, f3 = st.columns(3)
+    label = f"{month:%B} projection"
+    f1.metric(
+        f"Revenue, {label}",
+        money(totals_row["revenue"]["projected_micros"]),
+        help="Month to date plus the mean of the last 7 complete days times the days left: a projection.",
+    )
+    f2.metric(f"LLM cost, {label}", money(totals_row["cost"]["projected_micros"]))
+    f3.metric(f"Gross margin, {label}", money(totals_row["margin"]["projected_micros"]))
+    st.caption(
+        f"Projection for {month:%B %Y}, not a reported figure: month to date plus the mean of the last 7 complete "
+        f"days × {totals_row['cost']['days_left']} days left. Per provider on the Costs page."
+    )
 
 left, right = st.columns([3, 1])
 with left:

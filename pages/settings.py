@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from margin_core import app_actions
+from margin_core.app_actions import founder
 from margin_core.errors import MarginError
 from pages import _data, _tables
 from pages._frame import frame
@@ -126,12 +127,26 @@ _tables.show(
         "output_per_mtok": "Output $/M",
     },
 )
+found_providers, found_models = _data.override_choices(version)
 with st.form("settings_override_form", clear_on_submit=True):
     o1, o2, o3 = st.columns(3)
     o_provider = o1.selectbox(
-        "Provider", ["openai", "anthropic", "openrouter", "other"], key="settings_override_provider"
+        "Provider",
+        found_providers,
+        index=None,
+        accept_new_options=True,
+        placeholder="Choose or type a provider",
+        help="The providers found in your events and usage; type any other name (bedrock, vertex, groq…).",
+        key="settings_override_provider",
     )
-    o_model = o2.text_input("Model, as the provider reports it", key="settings_override_model")
+    o_model = o2.selectbox(
+        "Model, as the provider reports it",
+        found_models,
+        index=None,
+        accept_new_options=True,
+        placeholder="Choose or type a model",
+        key="settings_override_model",
+    )
     o_from = o3.date_input("From", key="settings_override_from")
     p1, p2, p3, p4, p5 = st.columns(5)
     o_rates = {
@@ -144,13 +159,51 @@ with st.form("settings_override_form", clear_on_submit=True):
     if st.form_submit_button("Save override", icon=":material/sell:"):
         try:
             app_actions.save_price_override(
-                engine, provider=o_provider, model=o_model, effective_from=o_from, per_mtok=o_rates
+                engine, provider=o_provider or "", model=o_model or "", effective_from=o_from, per_mtok=o_rates
             )
         except MarginError as exc:
             st.error(str(exc))
         else:
             st.session_state["settings_flash"] = f"Override saved: {o_model} from {o_from}."
             st.rerun()
+
+st.subheader("Keep Margin synced")
+st.caption(
+    "While the app is open, sync every connected source on a schedule, in the background (pages never wait "
+    "for it). To sync while the app is closed, run `python -m margin_core sync --every 1h` (see the README)."
+)
+schedule_now = app_actions.sync_schedule_hours(engine)
+schedule_options = [0, *app_actions.SYNC_HOUR_CHOICES]
+if schedule_now not in schedule_options:
+    schedule_options.append(schedule_now)
+s1, s2 = st.columns([2, 1], vertical_alignment="bottom")
+picked_hours = s1.selectbox(
+    "Sync every N hours while the app is open",
+    schedule_options,
+    index=schedule_options.index(schedule_now),
+    format_func=lambda hours: "Off" if hours == 0 else f"Every {hours} hour{'s' if hours != 1 else ''}",
+    key="settings_sync_every",
+)
+if s2.button("Save schedule", key="settings_sync_save", icon=":material/schedule:", disabled=demo):
+    try:
+        app_actions.save_sync_schedule(engine, picked_hours)
+    except MarginError as exc:
+        st.error(str(exc))
+    else:
+        app_actions.start_background_sync(engine)
+        st.session_state["settings_flash"] = (
+            "Background sync is off." if picked_hours == 0 else f"Margin now syncs every {picked_hours} h while open."
+        )
+        st.rerun()
+if demo:
+    st.caption("The demo workspace is never synced: clear it first.")
+background = app_actions.background_sync_status(engine)
+if background.get("running"):
+    st.caption(":material/sync: A background sync is running now.")
+elif background.get("last_attempt"):
+    st.caption(f"Last background sync: {background['last_attempt']:%Y-%m-%d %H:%M} UTC.")
+    for line in background.get("last_lines") or []:  # type: ignore[attr-defined]
+        st.text(str(line))
 
 st.subheader("Demo workspace")
 if demo:
@@ -175,3 +228,29 @@ else:
             summary = app_actions.reset_demo(engine, today=app_actions.today_utc())
         st.session_state["settings_flash"] = f"Demo loaded: {summary}."
         st.rerun()
+
+st.subheader("Alerts")
+alert_values = founder.alert_settings(_data.ws(version))
+with st.form("settings_alerts"):
+    a1, a2, a3 = st.columns(3)
+    ratio = a1.number_input(
+        "Cost spike: at least × the 7 days before", min_value=1.0, value=alert_values["spike_ratio"], step=0.5
+    )
+    minimum = a2.number_input(
+        "Cost spike: and at least $ more", min_value=0.0, value=alert_values["spike_min_usd"], step=10.0
+    )
+    share = a3.number_input(
+        "Unattributed share above (%)", min_value=0.0, max_value=100.0, value=alert_values["unattributed_pct"], step=1.0
+    )
+    st.caption(
+        "A customer, feature or model alerts when its LLM cost over the last 7 days meets both spike thresholds; "
+        "set MARGIN_ALERT_WEBHOOK_URL to post new alerts to Slack or Discord after each sync."
+    )
+    if st.form_submit_button("Save alert thresholds"):
+        try:
+            founder.save_alert_settings(engine, spike_ratio=ratio, spike_min_usd=minimum, unattributed_pct=share)
+        except MarginError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["settings_flash"] = "Alert thresholds saved."
+            st.rerun()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole gate (DESIGN §8): Debian packages the tests need, a throwaway PostgreSQL on loopback,
-# then ruff, mypy, import contracts and pytest. Called by `make test`, which CI runs as `.ci/run`.
+# then the static checks of scripts/check.sh (ruff, mypy, import contracts) and pytest.
+# Called by `make test`, which CI runs as `.ci/run`. `make check` runs the static checks alone, without root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
@@ -24,9 +25,6 @@ su postgres -s /bin/sh -c "$PG_BIN/initdb -D $pg_dir/data -A trust -U margin >/d
   $PG_BIN/pg_ctl -D $pg_dir/data -o '-p 54329 -k $pg_dir -c listen_addresses=127.0.0.1' -l $pg_dir/log -w start >/dev/null"
 export MARGIN_TEST_PG_URL="postgresql+psycopg://margin@127.0.0.1:54329/postgres"
 
-echo "== ruff format";  "$VENV/bin/ruff" format --check .
-echo "== ruff check";   "$VENV/bin/ruff" check .
-echo "== mypy";         "$VENV/bin/mypy"
-echo "== import contracts"; "$VENV/bin/lint-imports"
+VENV="$VENV" bash scripts/check.sh
 echo "== pytest"
 "$VENV/bin/pytest" -q -p no:cacheprovider

@@ -1,11 +1,13 @@
 """A local HTTP server answering like OpenAI, Anthropic and OpenRouter from the shared fixtures.
 
 Routes on method + path + the `page` parameter (and `api_key_hash` for OpenRouter), as the fixtures
-README says; `fail` makes chosen paths answer an error status, to test failures mid-sync.
+README says; `fail` makes chosen paths answer an error status, to test failures mid-sync; `bodies` makes
+chosen paths answer a given JSON body instead of the fixture (an account without usage, for one).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -57,6 +59,7 @@ class ProviderServer:
     def __init__(self) -> None:
         self.requests: list[str] = []
         self.fail: dict[str, int] = {}
+        self.bodies: dict[str, object] = {}
         handler = self._handler()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -80,13 +83,14 @@ class ProviderServer:
                 server.requests.append(self.path)
                 status = server.fail.get(url.path)
                 name = _route(url.path, urllib.parse.parse_qs(url.query))
-                if status is None and name is None:
+                if status is None and name is None and url.path not in server.bodies:
                     status = 404
-                body = (
-                    (FIXTURES / name).read_bytes()
-                    if status is None and name
-                    else b'{"error": {"message": "fixture server error", "type": "server_error"}}'
-                )
+                if status is None and url.path in server.bodies:
+                    body = json.dumps(server.bodies[url.path]).encode()
+                elif status is None and name:
+                    body = (FIXTURES / name).read_bytes()
+                else:
+                    body = b'{"error": {"message": "fixture server error", "type": "server_error"}}'
                 self.send_response(status or 200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import polars as pl
@@ -42,7 +43,7 @@ def test_percent_and_points_text() -> None:
     assert insights.ratio_text(2.44) == "2.4×"
 
 
-def _daily(rows: list[tuple[date, str | None, str, str, int]]) -> pl.DataFrame:
+def _daily(rows: Sequence[tuple[date, str | None, str, str, int]]) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
         schema={
@@ -136,6 +137,15 @@ def test_loss_making_models() -> None:
     assert found is not None
     assert found.text == "2 models lose money: opus (−$7,000 on $500 of revenue), turbo (−$120 on $1,000 of revenue)."
     assert found.weight_micros == 7_120 * M
+    internal = pl.DataFrame(
+        {"provider": ["anthropic", "openai"], "model": ["opus", "mini"], "cost_micros": [6_500 * M, M]}
+    )
+    noted = insights.loss_making_models(models, unattributed=internal)
+    assert noted is not None
+    assert noted.text == (
+        "2 models lose money: opus (−$7,000 on $500 of revenue; $6,500 of its cost is unattributed spend), "
+        "turbo (−$120 on $1,000 of revenue)."
+    )
 
 
 def test_concentration_of_tokens_and_revenue() -> None:

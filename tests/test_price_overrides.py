@@ -72,3 +72,68 @@ def test_a_bad_override_is_refused(tmp_path) -> None:
             engine, provider="openai", model="gpt-4o", effective_from=date(2026, 3, 1), per_mtok={"input": "-1"}
         )
     assert app_actions.price_overrides(engine).is_empty()
+
+
+def test_an_override_for_any_provider_prices_a_recorded_event_from_its_date_on(tmp_path) -> None:
+    from margin_core.sdk import Tracker
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    tracker = Tracker(url, flush_interval=0.05)
+    for day in (4, 5):  # one event the day before the override, one on its first day
+        tracker.record(
+            provider="bedrock",
+            model="acme.house-model-v1",
+            customer_id="c",
+            input_tokens=2_000_000,
+            output_tokens=1_000_000,
+            ts=datetime(2026, 3, day, 9, tzinfo=UTC),
+        )
+    assert tracker.flush(10)
+    tracker.close(timeout=10)
+    engine = make_engine(url)
+    start, end = date(2026, 3, 1), date(2026, 4, 1)
+    with pytest.raises(ConfigError, match="provider"):
+        app_actions.save_price_override(
+            engine, provider="  ", model="acme.house-model-v1", effective_from=start, per_mtok={"input": "1"}
+        )
+    app_actions.save_price_override(
+        engine,
+        provider=" bedrock ",
+        model="acme.house-model-v1",
+        effective_from=date(2026, 3, 5),
+        per_mtok={"input": "0.25", "output": "1.50"},
+    )
+    assert app_actions.price_overrides(engine)["provider"].to_list() == ["bedrock"]
+    workspace = load_workspace(engine)
+    costs = workspace.events.sort("day").select("day", "cost_micros").rows()
+    # 2 M × $0.25 + 1 M × $1.50 = $2.00 from March 5; the day before stays unpriced
+    assert costs == [(date(2026, 3, 4), 0), (date(2026, 3, 5), 2_000_000)]
+    unpriced = unpriced_models(workspace, start=start, end=end)
+    assert unpriced.rows() == [("bedrock", "acme.house-model-v1", 3_000_000)]
+    assert app_actions.override_choices(workspace) == (["bedrock"], ["acme.house-model-v1"])
+
+
+def test_the_cli_names_a_model_without_a_price_for_a_range_that_holds_its_tokens(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from margin_core.__main__ import main
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    event = EventRecord(
+        event_id="a",
+        ts=datetime(2026, 3, 5, 12, tzinfo=UTC),
+        customer_id="c",
+        feature="f",
+        provider="groq",
+        model="our-llama-70b",
+        input_tokens=1_200,
+        output_tokens=34,
+    )
+    ingest_events(make_engine(url), [event])
+    capsys.readouterr()
+    assert main(["--db", url, "report", "customers", "--start", "2026-03-01", "--end", "2026-04-01"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: our-llama-70b (groq) has no price: its 1,234 tokens are counted at $0 until a price override is set"
+    ]
+    assert main(["--db", url, "report", "models", "--start", "2026-04-01", "--end", "2026-05-01"]) == 0
+    assert capsys.readouterr().err == ""

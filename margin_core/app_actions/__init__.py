@@ -3,8 +3,10 @@ store or the engine: everything goes through here.
 
 - `store`: the app's engine and store version, the workspace snapshot, settings, exchange rates, mappings,
   CSV imports and the demo workspace;
-- `prices`: price overrides that win over genai-prices from a date on;
+- `prices`: price overrides that win over genai-prices from a date on, for any provider name;
+- `reconciliation`: event coverage per provider key, and each provider's cost reconciled per month;
 - `providers`: provider keys (check, save, remove, masked list) and syncs;
+- `keeping`: the background sync setting, data freshness for every page, and sync gaps;
 - `stripe_connect`: "Connect with Stripe" (OAuth) where a Connect client id is configured;
 - `views`: page-shaped reads (ledger summary, customer table, plan history, totals, cost breakdowns, freshness);
 - `series`: margin over time, split by a dimension;
@@ -14,7 +16,22 @@ store or the engine: everything goes through here.
 
 from margin_core.app_actions.clock import today_utc
 from margin_core.app_actions.exports import csv_text, full_export
-from margin_core.app_actions.prices import delete_price_override, price_overrides, save_price_override
+from margin_core.app_actions.keeping import (
+    SYNC_HOUR_CHOICES,
+    background_sync_status,
+    data_freshness,
+    save_sync_schedule,
+    start_background_sync,
+    sync_gaps,
+    sync_schedule_hours,
+)
+from margin_core.app_actions.prices import (
+    delete_price_override,
+    override_choices,
+    price_overrides,
+    save_price_override,
+    unpriced_notes,
+)
 from margin_core.app_actions.providers import (
     PROVIDER_NAMES,
     PROVIDERS,
@@ -26,8 +43,10 @@ from margin_core.app_actions.providers import (
     save_connection,
     saved_key,
 )
+from margin_core.app_actions.reconciliation import coverage, reconciliation_table
 from margin_core.app_actions.series import SPLITS, over_time_split, previous_range, with_change_in_points
 from margin_core.app_actions.store import (
+    StoreHandle,
     app_engine,
     clear_demo,
     delete_mapping,
@@ -67,6 +86,7 @@ __all__ = [
     "STATUSES",
     "UNATTRIBUTED",
     "ConnectionCheck",
+    "StoreHandle",
     "app_engine",
     "change_in_points",
     "check_key",
@@ -75,6 +95,7 @@ __all__ = [
     "connect_url",
     "connections",
     "cost_by_day",
+    "coverage",
     "csv_text",
     "customer_table",
     "delete_mapping",
@@ -89,10 +110,12 @@ __all__ = [
     "ledger_summary",
     "load",
     "over_time_split",
+    "override_choices",
     "plan_history",
     "previous_range",
     "price_overrides",
     "read_settings",
+    "reconciliation_table",
     "remove_connection",
     "reset_demo",
     "run_sync",
@@ -108,6 +131,16 @@ __all__ = [
     "tokens_by_model",
     "totals",
     "unconverted_revenue",
+    "unpriced_notes",
     "with_change_in_points",
     "workspace_label",
+]
+__all__ += [  # keeping the data fresh (issue 12)
+    "SYNC_HOUR_CHOICES",
+    "background_sync_status",
+    "data_freshness",
+    "save_sync_schedule",
+    "start_background_sync",
+    "sync_gaps",
+    "sync_schedule_hours",
 ]

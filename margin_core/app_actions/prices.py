@@ -8,10 +8,11 @@ from decimal import Decimal, InvalidOperation
 import polars as pl
 from sqlalchemy import Engine, text
 
-from connectors.records import PROVIDERS
+from margin_core import prices
 from margin_core.app_actions.store import _bump
 from margin_core.errors import ConfigError
 from margin_core.store import repo
+from margin_core.workspace import Workspace, unpriced_models
 
 RATE_FIELDS = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
 
@@ -34,8 +35,7 @@ def save_price_override(
     engine: Engine, *, provider: str, model: str, effective_from: date, per_mtok: dict[str, str]
 ) -> None:
     """Validate and save one override (USD per million tokens per token type); raises ConfigError."""
-    if provider not in PROVIDERS:
-        raise ConfigError(f"provider must be one of {', '.join(PROVIDERS)}")
+    provider = prices.override_provider(provider)
     if not model.strip():
         raise ConfigError("the model name is required, exactly as the provider reports it")
     rates = []
@@ -61,3 +61,17 @@ def delete_price_override(engine: Engine, *, provider: str, model: str, effectiv
             {"p": provider, "m": model, "d": effective_from},
         ),
     )
+
+
+def override_choices(workspace: Workspace) -> tuple[list[str], list[str]]:
+    """The providers and the models found in request events and usage rows, for the override form (any
+    other name may be typed)."""
+    found = pl.concat([workspace.events.select("provider", "model"), workspace.usage.select("provider", "model")])
+    providers = sorted(set(found["provider"].unique().to_list()) - {""})
+    models = sorted(set(found["model"].unique().to_list()) - {""})
+    return providers, models
+
+
+def unpriced_notes(workspace: Workspace, *, start: date, end: date) -> list[str]:
+    """One sentence per model without a price whose tokens the range holds (the CLI prints the same lines)."""
+    return prices.unpriced_lines(unpriced_models(workspace, start=start, end=end))

@@ -172,5 +172,6 @@ def connections(engine: Engine) -> pl.DataFrame:
 def run_sync(
     engine: Engine, *, only: str | None, today: date, progress: Callable[[str], None] | None = None
 ) -> list[sync.SyncResult]:
-    """Run `margin_core.sync.sync_all` (results have provider, status, rows_written, error)."""
+    """Run `margin_core.sync.sync_all` (results have provider, status, rows_written, error; new alerts go to
+    the webhook, DESIGN §4.9)."""
     return sync.sync_all(engine, only=only, today=today, days=None, progress=progress)

@@ -7,15 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TypeAlias
 
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
-from margin_core import demo, imports, ingest, reports, settings
+from margin_core import demo, fx, imports, ingest, reports, settings
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.errors import ConfigError
 from margin_core.store import db, repo
 from margin_core.workspace import Workspace, load_workspace
+
+StoreHandle: TypeAlias = Engine
+"""The open store as pages hold it: they pass it back to these use cases and never look inside."""
 
 
 def app_engine() -> Engine:
@@ -110,7 +114,7 @@ def save_exchange_rates(engine: Engine, rows: list[tuple[str, str]]) -> int:
         if not rate.is_finite() or rate <= 0:
             raise ConfigError(f"{code}: the rate must be a positive number")
         clean.append((code, str(rate)))
-    _bump(engine, lambda connection: repo.upsert_rates(connection, clean))
+    _bump(engine, lambda connection: fx.save_rates(connection, clean))
     return len(clean)
 
 

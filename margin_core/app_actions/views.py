@@ -177,6 +177,7 @@ def metadata_keys(workspace: Workspace) -> tuple[list[str], list[str]]:
 def dimension_choices(workspace: Workspace) -> dict[str, str]:
     """Cross-subsidy dimensions: id → label (meta:<key> for events, cmeta:<key> for customers)."""
     choices = {d: d.capitalize() for d in ("feature", "model", "provider", "tier", "segment", "region")}
+    choices["usage_pattern"] = "Usage pattern (power, regular, light)"
     event_keys, customer_keys = metadata_keys(workspace)
     choices.update({f"meta:{k}": f"Event metadata: {k}" for k in event_keys})
     choices.update({f"cmeta:{k}": f"Customer metadata: {k}" for k in customer_keys})

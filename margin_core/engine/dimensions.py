@@ -2,8 +2,9 @@
 
 Customer attributes (tier, segment, region, customer metadata) take each customer's revenue and cost
 whole. Usage attributes (feature, model, provider, event metadata) take cost as attributed and each
-customer's revenue split over its values by requests (or tokens), falling back to tokens, then cost,
-then a `(no usage)` row, so every report's revenue adds up to the same total.
+customer's revenue split over its values by requests (or tokens), falling back to tokens (for a
+customer with no requests, or with usage that has tokens but no requests), then cost, then a
+`(no usage)` row, so every report's revenue adds up to the same total.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from margin_core.schemas import TOKEN_COLUMNS
 NO_USAGE = "(no usage)"
 NONE = "(none)"
 CUSTOMER_COLUMNS = ("tier", "segment", "region")
-USAGE_COLUMNS = ("feature", "model", "provider")
 Basis = Literal["requests", "tokens"]
 
 
@@ -101,18 +101,25 @@ def _allocate_revenue(
 ) -> pl.LazyFrame:
     """Each customer's range revenue split over its values by its share of `basis` (exact micro-dollars)."""
     values = list(values)
+    tokens = pl.sum_horizontal(TOKEN_COLUMNS)
     shares = (
         keyed.filter(pl.col("customer_id").is_not_null())
         .group_by("customer_id", *values)
         .agg(
             pl.col("requests").sum(),
-            pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"),
+            tokens.sum().alias("tokens"),
             pl.col("cost_micros").sum().alias("cost"),
+            ((tokens > 0) & (pl.col("requests") == 0)).any().alias("tokens_without_requests"),
         )
     )
+    # Requests are a fair basis only where every request is counted: a customer any of whose usage has
+    # tokens but no requests (Anthropic rows, an uncovered rest without requests) goes by its tokens.
+    uncounted = pl.col("tokens_without_requests").any().over("customer_id")
     order = ["requests", "tokens", "cost"] if basis == "requests" else ["tokens", "requests", "cost"]
     # The first measure this customer has any of, in the order of the basis (DESIGN §4.5 fallbacks).
-    chosen = pl.coalesce(pl.when(pl.col(m).sum().over("customer_id") > 0).then(pl.col(m)) for m in order).fill_null(0)
+    usable = {m: pl.col(m).sum().over("customer_id") > 0 for m in order}
+    usable["requests"] = usable["requests"] & ~uncounted
+    chosen = pl.coalesce(pl.when(usable[m]).then(pl.col(m)) for m in order).fill_null(0)
     weighted = shares.with_columns(chosen.alias("weight")).filter(pl.col("weight").sum().over("customer_id") > 0)
     revenue = revenue_by_customer(daily_revenue)
     allocated = allocate_largest_remainder(

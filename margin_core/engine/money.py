@@ -10,9 +10,11 @@ MICROS_PER_CENT = 10_000
 ATTO_PER_MICRO = 10**12
 
 
-def round_half_even_div(numerator: pl.Expr, divisor: int) -> pl.Expr:
-    """`numerator / divisor` rounded half to even, as Int64 (numerator may be Int128)."""
+def round_half_even_div(numerator: pl.Expr, divisor: int | pl.Expr) -> pl.Expr:
+    """`numerator / divisor` rounded half to even, as Int64 (numerator may be Int128; divisor > 0)."""
     n = numerator.cast(pl.Int128)
+    if isinstance(divisor, pl.Expr):
+        divisor = divisor.cast(pl.Int128)
     quotient = n // divisor
     twice_rest = (n - quotient * divisor) * 2
     round_up = (twice_rest > divisor) | ((twice_rest == divisor) & (quotient % 2 != 0))

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -96,18 +97,15 @@ def settings(connection: sqlite3.Connection) -> dict[str, str]:
     return dict(connection.execute("SELECT key, value FROM setting").fetchall())
 
 
-def price_overrides(connection: sqlite3.Connection) -> pl.DataFrame:
-    """As `repo.read_price_overrides`: rates as atto-dollars per token (PRICE_OVERRIDES schema)."""
+def price_override_rows(connection: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """As `repo.read_price_override_rows`: (provider, model, effective_from, five rates in USD per MTok)."""
     from decimal import Decimal
-
-    from margin_core.prices import per_mtok_to_atto
 
     found = connection.execute(
         "SELECT provider, model, effective_from, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, "
         "cache_write_1h_per_mtok, output_per_mtok FROM price_override"
     ).fetchall()
-    converted = [(r[0], r[1], date.fromisoformat(r[2]), *(per_mtok_to_atto(Decimal(v)) for v in r[3:])) for r in found]
-    return pl.DataFrame(converted, schema=schemas.PRICE_OVERRIDES, orient="row")
+    return [(r[0], r[1], date.fromisoformat(r[2]), *(Decimal(v) for v in r[3:])) for r in found]
 
 
 def read_small(connection: sqlite3.Connection, queries: Mapping[str, Query]) -> dict[str, pl.DataFrame]:

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
-from margin_core import currency, prices, schemas
+from margin_core import schemas
 from margin_core.store.db import read_frame, read_frames
 from margin_core.store.light import BULK, CUSTOMER_COLUMNS, SNAPSHOT, day_queries
 
@@ -231,33 +231,26 @@ def delete_revenue_not_in(connection: Connection, *, kinds: Sequence[str], keep:
         )
 
 
-def upsert_rates(connection: Connection, rows: Iterable[tuple[str, str]]) -> int:
-    """Set exchange rates (currency upper-case, rate as Decimal text) and reconvert revenue."""
-    count = _upsert(connection, "exchange_rate", columns=("currency", "rate_to_usd"), key=("currency",), rows=rows)
-    reconvert_revenue(connection)
-    return count
+def upsert_exchange_rates(connection: Connection, rows: Iterable[tuple[str, str]]) -> int:
+    """Set exchange rates (currency upper-case, rate as Decimal text); `fx.save_rates` also reconverts."""
+    return _upsert(connection, "exchange_rate", columns=("currency", "rate_to_usd"), key=("currency",), rows=rows)
 
 
-def reconvert_revenue(connection: Connection) -> None:
-    """Recompute every non-USD line's `amount_usd_cents` from the rate table, else Stripe's rate."""
-    table = read_exchange_rates(connection)
-    lines = connection.execute(
+def read_foreign_revenue(connection: Connection) -> list[tuple[int, int, str, Decimal | None]]:
+    """(id, amount, currency, Stripe's rate to USD) of every revenue line not in USD."""
+    rows = connection.execute(
         text("SELECT id, amount, currency, stripe_rate_to_usd FROM revenue_line WHERE UPPER(currency) <> 'USD'")
     ).all()
-    updates = [
-        {
-            "id": row.id,
-            "cents": currency.usd_cents(
-                row.amount,
-                row.currency,
-                table=table,
-                stripe_rate=Decimal(row.stripe_rate_to_usd) if row.stripe_rate_to_usd else None,
-            ),
-        }
-        for row in lines
-    ]
-    if updates:
-        connection.execute(text("UPDATE revenue_line SET amount_usd_cents = :cents WHERE id = :id"), updates)
+    return [(r.id, r.amount, r.currency, Decimal(r.stripe_rate_to_usd) if r.stripe_rate_to_usd else None) for r in rows]
+
+
+def set_revenue_usd_cents(connection: Connection, cents_by_id: Sequence[tuple[int, int | None]]) -> None:
+    """Store each line's `amount_usd_cents` (None: no rate), by revenue line id."""
+    if cents_by_id:
+        connection.execute(
+            text("UPDATE revenue_line SET amount_usd_cents = :cents WHERE id = :id"),
+            [{"id": line_id, "cents": cents} for line_id, cents in cents_by_id],
+        )
 
 
 def set_setting(connection: Connection, key: str, value: str) -> None:
@@ -335,16 +328,15 @@ def read_exchange_rates(connection: Connection) -> dict[str, Decimal]:
     return {row.currency.upper(): Decimal(row.rate_to_usd) for row in rows}
 
 
-def read_price_overrides(connection: Connection) -> pl.DataFrame:
-    """Price overrides with rates as atto-dollars per token (PRICE_OVERRIDES schema)."""
+def read_price_override_rows(connection: Connection) -> list[tuple[Any, ...]]:
+    """Price overrides as stored: (provider, model, effective_from, five rates in USD per MTok as Decimal)."""
     rows = connection.execute(
         text(
             "SELECT provider, model, effective_from, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, "
             "cache_write_1h_per_mtok, output_per_mtok FROM price_override"
         )
     ).all()
-    converted = [(r[0], r[1], as_date(r[2]), *(prices.per_mtok_to_atto(Decimal(v)) for v in r[3:])) for r in rows]
-    return pl.DataFrame(converted, schema=schemas.PRICE_OVERRIDES, orient="row")
+    return [(r[0], r[1], as_date(r[2]), *(Decimal(v) for v in r[3:])) for r in rows]
 
 
 def as_date(value: date | str) -> date:

@@ -210,3 +210,14 @@ class DayVersion(SQLModel, table=True):
     __tablename__ = "day_version"
     day: date = Field(primary_key=True)
     version: int = Field(default=0, sa_type=BigInteger)
+
+
+class SyncGap(SQLModel, table=True):
+    """Days a sync could not fetch: its provider's API no longer reaches back to them (DESIGN §4.7)."""
+
+    __tablename__ = "sync_gap"
+    id: int | None = Field(default=None, primary_key=True)
+    sync_run_id: int = Field(index=True)  # the sync_run that found the gap
+    provider: str = Field(index=True)
+    gap_start: date
+    gap_end: date  # exclusive

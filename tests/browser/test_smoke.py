@@ -34,6 +34,8 @@ PAGES = [
     "Customers",
     "Margin over time",
     "Cross-subsidy",
+    "Investor view",
+    "Customer",
     "Costs",
     "Connections",
     "Mapping",
@@ -145,3 +147,25 @@ def test_customers_download_matches_the_cli_report(app) -> None:
     ).stdout
     assert downloaded.splitlines()[0] == cli.splitlines()[0]
     assert sorted(downloaded.splitlines()) == sorted(cli.splitlines())
+
+
+def test_investor_pack_downloads_in_the_browser(app) -> None:
+    import io
+    import zipfile
+
+    from playwright.sync_api import sync_playwright
+
+    url, _env, _today = app
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1100}, accept_downloads=True)
+        page.goto(f"{url}/investor")
+        button = page.get_by_role("button", name="Download the investor pack")
+        button.wait_for(timeout=90_000)
+        with page.expect_download(timeout=60_000) as download:
+            button.click()
+        pack = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+        browser.close()
+    charts = [n for n in pack.namelist() if n.endswith(".png")]
+    assert len(charts) == 7 and all(pack.read(n).startswith(b"\x89PNG\r\n\x1a\n") for n in charts)
+    assert len([n for n in pack.namelist() if n.endswith(".csv")]) == 5

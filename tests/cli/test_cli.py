@@ -131,7 +131,18 @@ def test_demo_store_refuses_imports_until_cleared(db: str, tmp_path: Path, capsy
 
 def test_every_report_kind_runs_on_the_demo(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(db, "demo", "--today", "2026-03-01") == 0
-    for kind in ("customers", "models", "providers", "features", "tiers", "segments", "over-time", "unattributed"):
+    for kind in (
+        "customers",
+        "models",
+        "providers",
+        "features",
+        "tiers",
+        "segments",
+        "usage-patterns",
+        "over-time",
+        "unattributed",
+        "alerts",
+    ):
         capsys.readouterr()
         assert run(db, "report", kind, "--start", "2026-01-29", "--end", "2026-03-01") == 0
         out = capsys.readouterr().out.splitlines()

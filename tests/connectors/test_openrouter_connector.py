@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -41,7 +43,7 @@ def connector(sleeps):
 
 
 @pytest.fixture
-def served(api, respond):
+def served(api: respx.MockRouter, respond: Callable[..., httpx.Response]):
     """Serve keys and each key's activity; the unfiltered activity is a failure if ever requested."""
 
     def activity(request: httpx.Request) -> httpx.Response:
@@ -56,7 +58,7 @@ def served(api, respond):
 
 def _totals(records, key):
     """Per group: [requests, prompt tokens, completion tokens, usage dollars]."""
-    totals: dict[str, list] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
+    totals: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
     for r in records:
         t = totals[key(r)]
         t[0] += r.requests

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 import stripe
-from stripe_fixture_server import Reply, StripeFixtureServer, serve, stripe_error
 
 from connectors._retry import MAX_ATTEMPTS
 from connectors.errors import AuthError, RateLimitedError, UpstreamError
 from connectors.stripe_revenue import StripeRevenue, make_client, validate_key_format
+from tests.connectors.stripe_fixture_server import Reply, StripeFixtureServer, serve, stripe_error
 
 
 class Sleeps(list[float]):

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from stripe_fixture_server import StripeFixtureServer, by_id, load, serve
 
 from connectors.records import RevenueLineRecord
 from connectors.stripe_credits import credit_against, split_by_weight, spread_prefix
 from connectors.stripe_revenue import StripeRevenue, make_client
+from tests.connectors.stripe_fixture_server import StripeFixtureServer, by_id, load, serve
 
 ACME, BOREALIS, KYOTO = "cus_TmAcmeAnalytics1", "cus_TmBorealisData2", "cus_TmKyotoLensKK03"
 DELTA, EVERGREEN, FJORD = "cus_TmDeltaFreight4", "cus_TmEvergreenStd5", "cus_TmFjordLabsAS06"
@@ -49,7 +49,7 @@ def items() -> list[RevenueLineRecord]:
     return fetch()
 
 
-def row(item: RevenueLineRecord) -> tuple[object, ...]:
+def row(item: RevenueLineRecord) -> tuple[Any, ...]:
     return (item.kind, item.source_id, item.service_start, item.service_end, item.amount, item.plan)
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import stripe
-from stripe_fixture_server import StripeFixtureServer, by_id, load, serve
 
 from connectors.records import RevenueLineRecord
 from connectors.stripe_revenue import StripeFetch, StripeRevenue, make_client
+from tests.connectors.stripe_fixture_server import StripeFixtureServer, by_id, load, serve
 
 ACME, BOREALIS, KYOTO = "cus_TmAcmeAnalytics1", "cus_TmBorealisData2", "cus_TmKyotoLensKK03"
 DELTA, EVERGREEN, FJORD = "cus_TmDeltaFreight4", "cus_TmEvergreenStd5", "cus_TmFjordLabsAS06"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import polars as pl
 from hypothesis import given
@@ -14,7 +15,7 @@ from margin_core.engine.attribution import attribute
 DAY = date(2026, 3, 2)
 
 
-def usage(*rows: dict) -> pl.LazyFrame:
+def usage(*rows: dict[str, Any]) -> pl.LazyFrame:
     base = {
         "day": DAY,
         "provider": "openai",
@@ -35,7 +36,7 @@ def usage(*rows: dict) -> pl.LazyFrame:
     return pl.DataFrame([{**base, "usage_id": i, **row} for i, row in enumerate(rows)], schema=schemas.USAGE).lazy()
 
 
-def events(*rows: dict) -> pl.LazyFrame:
+def events(*rows: dict[str, Any]) -> pl.LazyFrame:
     base = {
         "day": DAY,
         "customer_id": "c1",
@@ -181,6 +182,7 @@ usage_rows = st.lists(
         st.sampled_from(["m1", "m2"]),
         st.sampled_from(["", "k1", "k2", "k3"]),
         st.integers(-1_000, 10**12),  # cost micros (credits may be negative)
+        st.integers(0, 12_000),  # tokens: events may cover all, part or none of them
     ),
     max_size=12,
     unique_by=lambda r: r[:4],
@@ -205,8 +207,15 @@ event_rows = st.lists(
 def test_attributed_plus_unattributed_equals_reported_cost_per_provider_and_day(rows, evs, mapped) -> None:
     usage_frame = usage(
         *[
-            {"day": date(2026, 3, 1 + d), "provider": p, "model": m, "api_key_id": k, "cost_micros": c}
-            for d, p, m, k, c in rows
+            {
+                "day": date(2026, 3, 1 + d),
+                "provider": p,
+                "model": m,
+                "api_key_id": k,
+                "cost_micros": c,
+                "output_tokens": t,
+            }
+            for d, p, m, k, c, t in rows
         ]
     )
     event_frame = events(
@@ -225,7 +234,7 @@ def test_attributed_plus_unattributed_equals_reported_cost_per_provider_and_day(
         ]
     )
     maps = mappings(("*", "api_key_id", "k1", "c1")) if mapped else NO_MAPPINGS
-    ledger, _ = attribute(usage_frame, events=event_frame, mappings=maps)
+    ledger, unattributed = attribute(usage_frame, events=event_frame, mappings=maps)
     covered = usage_frame.group_by("day", "provider").agg(pl.col("cost_micros").sum().alias("reported"))
     got = (
         ledger.join(covered, on=["day", "provider"], how="inner")
@@ -235,6 +244,10 @@ def test_attributed_plus_unattributed_equals_reported_cost_per_provider_and_day(
         .collect()
     )
     assert got.filter(pl.col("attributed").fill_null(0) != pl.col("reported")).is_empty()
+    # The unattributed rows are the ledger's cost without a customer.
+    unattributed_total = unattributed.select(pl.col("cost_micros").sum()).collect().item()
+    ledger_unattributed = ledger.filter(pl.col("customer_id").is_null()).select(pl.col("cost_micros").sum())
+    assert unattributed_total == ledger_unattributed.collect().item()
     # Input order never matters.
     shuffled = event_frame.collect().sample(fraction=1.0, shuffle=True, seed=7).lazy()
     again, _ = attribute(usage_frame, events=shuffled, mappings=maps)
@@ -253,3 +266,93 @@ def test_an_event_split_over_rows_of_two_model_strings_keeps_each_rows_model_and
     ledger, _ = attribute(rows, events=evs, mappings=NO_MAPPINGS)
     got = ledger.select("model", "cost_micros", "requests", "input_tokens").collect().sort("model")
     assert got.rows() == [("OpenAI/GPT-4o", 200, 1, 7), ("openai/gpt-4o", 300, 0, 0)]
+
+
+# DESIGN §4.2 step 3: events take a row's cost only for the share their tokens cover.
+THOUSAND_TOKEN_ROW = {
+    "api_key_id": "k1",
+    "cost_micros": 1_000_000,
+    "requests": 10,
+    "input_tokens": 700,
+    "output_tokens": 300,
+}
+SIX_HUNDRED_TOKEN_EVENT = {
+    "customer_id": "x",
+    "api_key_id": "k1",
+    "cost_micros": 9_000,
+    "input_tokens": 500,
+    "output_tokens": 100,
+}
+
+
+def totals_by_customer_and_feature(ledger: pl.LazyFrame) -> dict[tuple[str | None, str], tuple[int, ...]]:
+    columns = ["cost_micros", "requests", "input_tokens", "output_tokens"]
+    grouped = ledger.group_by("customer_id", "feature").agg(pl.col(columns).sum()).collect()
+    return {(row[0], row[1]): tuple(row[2:]) for row in grouped.iter_rows()}
+
+
+def test_partly_covered_row_leaves_its_uncovered_rest_unattributed_with_its_tokens() -> None:
+    ledger, unattributed = attribute(
+        usage(THOUSAND_TOKEN_ROW), events=events(SIX_HUNDRED_TOKEN_EVENT), mappings=NO_MAPPINGS
+    )
+    # 600 of 1,000 tokens: the event takes $0.600000; the rest keeps 200 input + 200 output and 10 − 1 requests
+    assert totals_by_customer_and_feature(ledger) == {
+        ("x", "chat"): (600_000, 1, 500, 100),
+        (None, "(unspecified)"): (400_000, 9, 200, 200),
+    }
+    got = unattributed.collect().select("dimension", "value", "cost_micros", "requests").rows()
+    assert got == [("api_key_id", "k1", 400_000, 9)]
+
+
+def test_partly_covered_mapped_row_leaves_its_rest_to_its_customer_unspecified() -> None:
+    maps = mappings(("openai", "api_key_id", "k1", "x"))
+    ledger, unattributed = attribute(usage(THOUSAND_TOKEN_ROW), events=events(SIX_HUNDRED_TOKEN_EVENT), mappings=maps)
+    assert totals_by_customer_and_feature(ledger) == {
+        ("x", "chat"): (600_000, 1, 500, 100),
+        ("x", "(unspecified)"): (400_000, 9, 200, 200),
+    }
+    assert unattributed.collect().is_empty()
+
+
+def test_fully_covered_row_goes_whole_to_its_events() -> None:
+    event = {**SIX_HUNDRED_TOKEN_EVENT, "input_tokens": 900, "output_tokens": 150}  # 1,050 ≥ 1,000 tokens
+    ledger, unattributed = attribute(usage(THOUSAND_TOKEN_ROW), events=events(event), mappings=NO_MAPPINGS)
+    assert totals_by_customer_and_feature(ledger) == {("x", "chat"): (1_000_000, 1, 900, 150)}
+    assert unattributed.collect().is_empty()
+
+
+def test_keyless_event_counts_in_full_in_each_row_it_covers() -> None:
+    rows = usage(THOUSAND_TOKEN_ROW, {"api_key_id": "k2", "cost_micros": 500_000, "requests": 4, "input_tokens": 500})
+    event = {**SIX_HUNDRED_TOKEN_EVENT, "api_key_id": ""}
+    ledger, unattributed = attribute(rows, events=events(event), mappings=NO_MAPPINGS)
+    # k1: 600 of 1,000 tokens → $0.600000, rest $0.400000; k2: 600 ≥ 500 tokens → the whole $0.500000
+    assert totals_by_customer_and_feature(ledger) == {
+        ("x", "chat"): (1_100_000, 1, 500, 100),
+        (None, "(unspecified)"): (400_000, 9, 200, 200),
+    }
+    assert unattributed.collect().select("value", "cost_micros").rows() == [("k1", 400_000)]
+
+
+def test_covered_share_rounds_half_even_and_splits_by_largest_remainder() -> None:
+    rows = usage(
+        {"api_key_id": "k1", "cost_micros": 5, "input_tokens": 4},  # 5 × 2/4 = 2.5 → 2
+        {"api_key_id": "k2", "cost_micros": 7, "input_tokens": 4},  # 7 × 2/4 = 3.5 → 4
+    )
+    evs = events(
+        {"customer_id": "a", "api_key_id": "k1", "input_tokens": 1, "cost_micros": 1},
+        {"customer_id": "b", "api_key_id": "k1", "input_tokens": 1, "cost_micros": 1},
+        {"customer_id": "a", "api_key_id": "k2", "input_tokens": 2, "cost_micros": 1},
+    )
+    ledger, _ = attribute(rows, events=evs, mappings=NO_MAPPINGS)
+    # k1's 2 micros: 1 each; k2's 4 micros all to a; rests 3 and 3 unattributed
+    assert cost_by_customer(ledger) == {"a": 5, "b": 1, None: 6}
+
+
+def test_candidates_without_tokens_take_nothing_of_a_row_with_tokens() -> None:
+    rows = usage({"api_key_id": "k1", "cost_micros": 800, "requests": 3, "input_tokens": 100})
+    evs = events({"customer_id": "a", "api_key_id": "k1", "cost_micros": 50})
+    ledger, _ = attribute(rows, events=evs, mappings=NO_MAPPINGS)
+    assert totals_by_customer_and_feature(ledger) == {
+        ("a", "chat"): (0, 1, 0, 0),
+        (None, "(unspecified)"): (800, 2, 100, 0),
+    }

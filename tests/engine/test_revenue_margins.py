@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
 import pytest
@@ -13,7 +14,7 @@ from margin_core import schemas
 from margin_core.engine import dimensions, granularity, margins, revenue
 
 
-def lines(*rows: dict) -> pl.LazyFrame:
+def lines(*rows: dict[str, Any]) -> pl.LazyFrame:
     base = {"kind": "csv", "customer_id": "c", "source_id": "s", "currency": "usd", "plan": "", "description": ""}
     return pl.DataFrame(
         [{**base, "source_id": f"s{i}", "amount": r.get("amount_usd_cents"), **r} for i, r in enumerate(rows)],
@@ -56,8 +57,8 @@ def test_days_of_an_item_always_add_up_to_it(amount: int, length: int, cut: int)
     start = date(2026, 1, 1)
     item = lines({"service_start": start, "service_end": start + timedelta(days=length), "amount_usd_cents": amount})
     middle = start + timedelta(days=min(cut, length))
-    before = revenue.recognize_daily(item, start=date(2025, 1, 1), end=middle).collect()["revenue_cents"].sum()
-    after = revenue.recognize_daily(item, start=middle, end=date(2028, 1, 1)).collect()["revenue_cents"].sum()
+    before = int(revenue.recognize_daily(item, start=date(2025, 1, 1), end=middle).collect()["revenue_cents"].sum())
+    after = int(revenue.recognize_daily(item, start=middle, end=date(2028, 1, 1)).collect()["revenue_cents"].sum())
     assert before + after == amount
 
 
@@ -98,7 +99,7 @@ def test_weeks_start_on_monday_and_every_period_is_listed() -> None:
     assert starts.to_list() == [date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)]
 
 
-def _ledger(rows: list[tuple]) -> pl.LazyFrame:
+def _ledger(rows: list[tuple[Any, ...]]) -> pl.LazyFrame:
     return pl.DataFrame(
         [
             {
@@ -162,3 +163,64 @@ def test_customer_attribute_takes_revenue_and_cost_whole() -> None:
     ).collect()
     got = {v: (r, c) for v, r, c in table.select("value", "revenue_micros", "cost_micros").iter_rows()}
     assert got == {"pro": (100_000, 100), "(none)": (200_000, 300), "(unattributed)": (0, 5)}
+
+
+def test_requests_basis_falls_back_to_tokens_for_a_customer_with_request_less_usage() -> None:
+    from margin_core.engine.attribution import attribute
+
+    usage = (
+        pl.DataFrame(
+            [
+                {
+                    "usage_id": 1,
+                    "provider": "openai",
+                    "model": "gpt-4o",
+                    "api_key_id": "k_oa",
+                    "requests": 10,
+                    "input_tokens": 1_000,
+                    "cost_micros": 40,
+                },
+                {
+                    "usage_id": 2,
+                    "provider": "anthropic",
+                    "model": "claude-sonnet-4",
+                    "api_key_id": "k_an",
+                    "requests": 0,
+                    "input_tokens": 3_000,
+                    "cost_micros": 60,
+                },
+            ],
+            schema_overrides=dict(schemas.USAGE),
+        )
+        .with_columns(
+            pl.lit(date(2026, 3, 1)).alias("day"),
+            *(pl.lit("").alias(c) for c in ("project_id", "user_id")),
+            *(
+                pl.lit(0, pl.Int64).alias(c)
+                for c in ("cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens")
+            ),
+            pl.lit("reported").alias("cost_source"),
+            pl.lit("api").alias("source"),
+        )
+        .select(schemas.USAGE.names())
+    )
+    maps = pl.DataFrame(
+        [("*", "api_key_id", "k_oa", "x"), ("*", "api_key_id", "k_an", "x")], schema=schemas.MAPPINGS, orient="row"
+    )
+    no_events = pl.DataFrame(schema=schemas.EVENTS).lazy()
+    ledger, _ = attribute(usage.lazy(), events=no_events, mappings=maps.lazy())
+    daily = _daily({"x": 10_000})  # $100
+    table = dimensions.by_usage_attribute(ledger, daily_revenue=daily, values=["provider"]).collect()
+    # The Anthropic row has 3,000 tokens and no requests: x is allocated by tokens, 1,000 : 3,000
+    assert dict(table.select("provider", "revenue_micros").iter_rows()) == {
+        "openai": 25_000_000,
+        "anthropic": 75_000_000,
+    }
+    # A customer whose usage all counts requests keeps the requests basis.
+    counted = ledger.filter(pl.col("provider") == "openai").with_columns(pl.lit("chat").alias("feature"))
+    both = pl.concat([counted, counted.with_columns(pl.lit("search").alias("feature"), pl.col("requests") * 3)])
+    by_feature = dimensions.by_usage_attribute(both, daily_revenue=daily, values=["feature"]).collect()
+    assert dict(by_feature.select("feature", "revenue_micros").iter_rows()) == {
+        "chat": 25_000_000,
+        "search": 75_000_000,
+    }

@@ -7,7 +7,9 @@ unmapped keys (unattributed spend), a model without a price, and a cost spike in
 from __future__ import annotations
 
 import csv
+import math
 import random
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -30,7 +32,7 @@ DAYS = 75
 SPIKE_CUSTOMER = "globex"  # its cost jumps 5x over the last 7 days, on the chat feature
 
 
-def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+def _write(path: Path, header: list[str], rows: Sequence[Sequence[object]]) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -83,10 +85,10 @@ def write_csvs(folder: Path, *, today: date) -> dict[str, Path]:
                                 provider,
                                 model,
                                 f"key_{cid}",
-                                int(input_tokens * feature_weight / 2),
+                                math.ceil(input_tokens * feature_weight / 2),  # the SDK sees all of the key's traffic
                                 0,
                                 0,
-                                int(output_tokens * feature_weight / 2),
+                                math.ceil(output_tokens * feature_weight / 2),
                                 "",
                                 channel,
                             ]

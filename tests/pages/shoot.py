@@ -16,6 +16,8 @@ PAGES = (
     "customers",
     "margin_over_time",
     "cross_subsidy",
+    "investor",
+    "customer",
     "costs",
     "connections",
     "mapping",
@@ -45,7 +47,7 @@ def shoot(base: str, folder: Path, pages: tuple[str, ...] | list[str], *, height
             page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
             page.wait_for_timeout(2_500)
             errors = page.locator("[data-testid='stException']").count()
-            page.screenshot(path=str(folder / f"{name}.png"))
+            page.screenshot(path=str(folder / f"{name.split('?')[0]}.png"), full_page=True)
             sys.stdout.write(f"{name}: {'EXCEPTION ' if errors else ''}ok\n")
         browser.close()
 

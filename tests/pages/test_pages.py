@@ -11,7 +11,6 @@ from typing import ClassVar
 import polars as pl
 import pytest
 import streamlit as st
-from _store import build_store
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -21,6 +20,7 @@ from margin_core import app_actions, insights, output, reports
 from margin_core.store import repo
 from margin_core.store.db import make_engine
 from margin_core.workspace import load_workspace
+from tests.pages._store import build_store
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGES = (
@@ -95,7 +95,7 @@ def _download(at: AppTest, key: str) -> str:
     name = button.proto.url.rsplit("/", 1)[1]
     for storage in reversed(_KeptStorage.made):
         try:
-            return storage.get_file(name).content.decode()  # type: ignore[union-attr]
+            return storage.get_file(name).content.decode()
         except MediaFileStorageError:  # another run's storage
             continue
     raise AssertionError(f"no media for {key}")
@@ -254,6 +254,7 @@ def test_cross_subsidy_prices_a_feature_on_another_model(store: str) -> None:
     at = _open("cross_subsidy")
     at.selectbox(key="cross_dimension").set_value("feature").run()
     feature = at.selectbox(key="cross_whatif_feature").value
+    assert feature is not None
     target = ("openai", "gpt-4o-mini")  # a model the test store uses
     at.selectbox(key="cross_whatif_model").set_value(target).run()
     assert not at.exception
@@ -278,6 +279,36 @@ def test_costs_lists_unattributed_spend_and_unpriced_models(store: str) -> None:
     unpriced = next(v for k, v in tables.items() if k == ("Provider", "Model", "Tokens"))
     assert list(unpriced["Model"]) == ["mystery-model-x"]
     assert unpriced["Tokens"].iloc[0] == 31 * 11_000
+
+
+def test_costs_reconciles_every_provider_month_and_agrees_with_the_providers_report(store: str) -> None:
+    start, end = _period()
+    at = _open("costs")
+    table = next(d.value for d in at.dataframe if "Difference" in d.value.columns)
+    assert set(table["Difference"]) == {0}
+    csv = pl.read_csv(io.StringIO(_download(at, "costs_reconciliation_csv")), infer_schema=False)
+    assert set(csv["difference_usd"]) == {"0.00"}
+    money = pl.Decimal(20, 2)
+    providers = reports.to_cli_frame(reports.report(_workspace(store), "providers", start=start, end=end), "providers")
+    summed = csv.group_by("provider").agg(pl.col("cost_usd").cast(money).sum())
+    assert dict(summed.iter_rows()) == dict(providers.select("provider", pl.col("cost_usd").cast(money)).iter_rows())
+
+
+def test_costs_and_mapping_show_event_coverage_per_key(store: str) -> None:
+    for page, key in (("costs", "costs_coverage_csv"), ("mapping", "mapping_coverage_csv")):
+        at = _open(page)
+        shown = next(d.value for d in at.dataframe if "Coverage" in d.value.columns)
+        orphan = shown[shown["API key"] == "key_orphan"].iloc[0]
+        assert (orphan["Coverage"], orphan["Mapped to"]) == (0, "not mapped: the rest is unattributed")
+        assert shown["Tokens in events"].iloc[-1] > 0  # a customer's own key, covered by its events
+        csv = pl.read_csv(io.StringIO(_download(at, key)))
+        assert ((csv["covered_tokens"] <= csv["row_tokens"]) & (csv["coverage"] <= 1)).all()
+
+
+def test_overview_and_customers_name_the_model_without_a_price(store: str) -> None:
+    for page in ("overview", "customers"):
+        at = _open(page)
+        assert any("mystery-model-x (openai) has no price" in w.value for w in at.warning), page
 
 
 # --- mapping ---------------------------------------------------------------------------------------------
@@ -385,6 +416,22 @@ def test_settings_exchange_rate_is_validated_and_saved(store: str) -> None:
     assert list(rates["Currency"]) == ["EUR"] and list(rates["USD per unit"]) == ["1.08"]
 
 
+def test_settings_override_form_offers_the_providers_and_models_found(store: str) -> None:
+    # AppTest cannot type a new option; any provider name is tested on the use case (test_price_overrides.py)
+    at = _open("settings")
+    assert at.selectbox(key="settings_override_provider").options == ["anthropic", "openai"]
+    assert "mystery-model-x" in at.selectbox(key="settings_override_model").options
+    at.selectbox(key="settings_override_provider").set_value("openai")
+    at.selectbox(key="settings_override_model").set_value("mystery-model-x")
+    at.date_input(key="settings_override_from").set_value(_period()[0] - timedelta(days=400))
+    at.text_input(key="settings_override_input").input("0.25")
+    next(b for b in at.button if b.label == "Save override").click().run()
+    assert not at.exception
+    saved = app_actions.price_overrides(make_engine(store))
+    assert saved.select("provider", "model", "input_per_mtok").rows() == [("openai", "mystery-model-x", "0.25")]
+    assert not any("mystery-model-x" in w.value for w in _open("overview").warning)
+
+
 # --- connections -----------------------------------------------------------------------------------------
 
 
@@ -456,7 +503,9 @@ def test_quick_ranges_and_a_half_picked_range(store: str) -> None:
     at = _open("overview")
     at.button_group(key="period_preset").set_value("Last 90 days").run()
     assert "(90 days)" in at.caption[0].value
-    assert at.date_input(key="period_picker").value[1] == _today() - timedelta(days=1)
+    picked = at.date_input(key="period_picker").value
+    assert isinstance(picked, tuple) and len(picked) == 2
+    assert picked[-1] == _today() - timedelta(days=1)
     yesterday = _today() - timedelta(days=1)
     at.date_input(key="period_picker").set_value((yesterday,)).run()  # the second click has not come yet
     assert not at.exception

@@ -13,9 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from llm_fixture_server import LLMServer, serve  # noqa: E402
-
 from margin_core.sdk import Tracker  # noqa: E402
+from tests.sdk.llm_fixture_server import LLMServer, serve  # noqa: E402
 
 KEY_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "MARGIN_DATABASE_URL")
 

@@ -185,7 +185,7 @@ def chat_stream(request: JSON, usage: JSON, *, model: str = "gpt-4o-2024-08-06")
         chunks.append(chunk)
     if include:
         chunks.append({**base, "choices": [], "usage": usage})
-    return [(None, json.dumps(c)) for c in chunks] + [(None, "[DONE]")]
+    return [*((None, json.dumps(c)) for c in chunks), (None, "[DONE]")]
 
 
 def responses_usage(total_input: int, output: int, *, cached: int = 0, written: int = 0, reasoning: int = 0) -> JSON:

@@ -7,7 +7,10 @@ from collections.abc import Iterator
 
 import anthropic
 import pytest
-from llm_fixture_server import (
+from anthropic.types import MessageParam
+
+from margin_core.sdk import Tracker
+from tests.sdk.llm_fixture_server import (
     JSON,
     LLMServer,
     Reply,
@@ -16,12 +19,10 @@ from llm_fixture_server import (
     anthropic_stream,
     anthropic_usage,
 )
-from sdk_store import rollup
-
-from margin_core.sdk import Tracker
+from tests.sdk.sdk_store import rollup
 
 MODEL = "claude-haiku-4-5"  # the response reports the dated model, claude-haiku-4-5-20251001
-MESSAGES = [{"role": "user", "content": "Say hello."}]
+MESSAGES: list[MessageParam] = [{"role": "user", "content": "Say hello."}]
 # 25 uncached input, 1,000 cache reads, 500 cache writes of which 400 with the 1-hour TTL.
 USAGE = anthropic_usage(25, 80, read=1000, five_min=100, one_hour=400)
 

@@ -11,10 +11,11 @@ import threading
 
 import openai
 import pytest
-from llm_fixture_server import JSON, LLMServer, Reply, chat_completion, chat_stream, chat_usage
-from sdk_store import rollup
+from openai.types.chat import ChatCompletionMessageParam
 
 from margin_core.sdk import Tracker
+from tests.sdk.llm_fixture_server import JSON, LLMServer, Reply, chat_completion, chat_stream, chat_usage
+from tests.sdk.sdk_store import rollup
 
 THREADS, CALLS_PER_THREAD = 8, 12
 TASKS, CALLS_PER_TASK = 100, 3
@@ -59,7 +60,7 @@ def test_threads_keep_their_own_customer(tracker: Tracker, server: LLMServer, db
                 with tracker.context(customer_id=f"cus_t{n}", feature=f"f{n % 2}"):
                     start.wait()
                     for i in range(CALLS_PER_THREAD):
-                        prompt = [{"role": "user", "content": f"customer #{n}"}]
+                        prompt: list[ChatCompletionMessageParam] = [{"role": "user", "content": f"customer #{n}"}]
                         if i % 3 == 0:
                             for _ in client.chat.completions.create(model="gpt-4o", messages=prompt, stream=True):
                                 pass
@@ -85,7 +86,7 @@ def test_asyncio_tasks_keep_their_own_customer(tracker: Tracker, server: LLMServ
     async def task(client: openai.AsyncOpenAI, n: int) -> None:
         async with tracker.context(customer_id=f"cus_a{n}", feature="async"):
             for i in range(CALLS_PER_TASK):
-                prompt = [{"role": "user", "content": f"customer #{n}"}]
+                prompt: list[ChatCompletionMessageParam] = [{"role": "user", "content": f"customer #{n}"}]
                 if (n + i) % 2:
                     stream = await client.chat.completions.create(model="gpt-4o", messages=prompt, stream=True)
                     async for _ in stream:

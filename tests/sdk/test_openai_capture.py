@@ -9,7 +9,10 @@ from collections.abc import Iterator
 import httpx2
 import openai
 import pytest
-from llm_fixture_server import (
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionStreamOptionsParam
+
+from margin_core.sdk import Tracker
+from tests.sdk.llm_fixture_server import (
     JSON,
     LLMServer,
     Reply,
@@ -22,11 +25,9 @@ from llm_fixture_server import (
     responses_stream,
     responses_usage,
 )
-from sdk_store import rollup
+from tests.sdk.sdk_store import rollup
 
-from margin_core.sdk import Tracker
-
-MESSAGES = [{"role": "user", "content": "Say hello."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello."}]
 USAGE = chat_usage(1200, 300, cached=200, reasoning=64)  # reasoning is inside the 300: never added again
 
 
@@ -109,7 +110,7 @@ def test_stream_hides_the_usage_chunk_margin_asked_for(
 def test_stream_passes_everything_through_when_the_caller_asked_for_usage(
     tracker: Tracker, client: openai.OpenAI, plain: openai.OpenAI, db_url: str
 ) -> None:
-    options = {"include_usage": True}
+    options: ChatCompletionStreamOptionsParam = {"include_usage": True}
     got = [
         c.to_dict()
         for c in client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, stream_options=options)
@@ -120,7 +121,8 @@ def test_stream_passes_everything_through_when_the_caller_asked_for_usage(
     ]
     assert tracker.flush(10)
     assert got == expected
-    assert got[-1]["choices"] == [] and got[-1]["usage"]["prompt_tokens"] == 1200
+    usage = got[-1]["usage"]
+    assert got[-1]["choices"] == [] and isinstance(usage, dict) and usage["prompt_tokens"] == 1200
     assert _only_row(db_url)["input_tokens"] == 1000
 
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import openai
 import pytest
-from llm_fixture_server import LLMServer, Reply, chat_completion, chat_usage
-from sdk_store import rollup
 
 from margin_core.sdk import Tracker, openai_wrap
+from tests.sdk.llm_fixture_server import LLMServer, Reply, chat_completion, chat_usage
+from tests.sdk.sdk_store import rollup
 
 OPENROUTER_USAGE = {
     "prompt_tokens": 1200,

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from sdk_store import rollup, totals
 from sqlalchemy import Engine
 
 from connectors.records import EventRecord
 from margin_core.sdk import Tracker
 from margin_core.sdk.spool import Spool
 from margin_core.store import events as store_events
+from tests.sdk.sdk_store import rollup, totals
 
 
 def _record(tracker: Tracker, n: int, *, customer: str = "cus_1") -> str:

@@ -97,7 +97,9 @@ def _store(tmp_path: Path) -> Engine:
 
 
 def _all_reports(workspace: Workspace) -> dict[str, pl.DataFrame]:
-    frames = {kind: reports.report(workspace, kind, start=START, end=END) for kind in reports.REPORT_KINDS}
+    frames: dict[str, pl.DataFrame] = {
+        kind: reports.report(workspace, kind, start=START, end=END) for kind in reports.REPORT_KINDS
+    }
     led, unattributed = reports.ledger(workspace, start=START, end=END)
     frames["ledger"] = led.collect()
     frames["unattributed_rows"] = unattributed.collect()

@@ -1,0 +1,52 @@
+"""The numbers that make attribution defensible (DESIGN §4.2 step 3, §4.8): how much of each provider key's
+traffic the request events cover, and every provider's cost per month, reconciled to the micro-dollar."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from margin_core import reports
+from margin_core.engine import attribution, reconciliation
+from margin_core.workspace import Workspace
+
+
+def _in_range(frame: pl.DataFrame, start: date, end: date) -> pl.LazyFrame:
+    return frame.lazy().filter((pl.col("day") >= start) & (pl.col("day") < end))
+
+
+def coverage(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """Per provider and key over the range: the key's name where one is set, the customer its rows are mapped
+    to (null: unmapped), row tokens, the tokens request events cover and `coverage` (0–1, null without
+    tokens); least covered first."""
+
+    def compute() -> pl.DataFrame:
+        rows = attribution.coverage(
+            _in_range(workspace.usage, start, end),
+            events=_in_range(workspace.events, start, end),
+            mappings=workspace.mappings.lazy(),
+        )
+        return reconciliation.coverage_by_key(rows).collect()
+
+    table: pl.DataFrame = workspace.remember(("coverage", start, end), compute)
+    labels = workspace.api_keys.select("provider", "api_key_id", pl.col("name").alias("key_label")).unique(
+        subset=["provider", "api_key_id"], keep="first"
+    )
+    return (
+        table.join(labels, on=["provider", "api_key_id"], how="left")
+        .with_columns(pl.col("key_label").fill_null(""))
+        .sort("coverage", "provider", "api_key_id", "customer_id", nulls_last=True)
+        .select("provider", "api_key_id", "key_label", "customer_id", "row_tokens", "covered_tokens", "coverage")
+    )
+
+
+def reconciliation_table(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """Per provider and month: reported, attributed, unattributed, their difference (0), events at their own
+    cost, the total the `providers` report shows, and the part Margin estimated (micro-dollars)."""
+    ledger, _ = reports.ledger(workspace, start=start, end=end)
+    return (
+        reconciliation.reconcile(_in_range(workspace.usage, start, end), ledger=ledger)
+        .sort("month", "provider")
+        .collect()
+    )
