@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import polars as pl
 from hypothesis import given
@@ -49,13 +50,13 @@ EVENT_BASE = {
 }
 
 
-def usage(*rows: dict) -> pl.LazyFrame:
+def usage(*rows: dict[str, Any]) -> pl.LazyFrame:
     return pl.DataFrame(
         [{**USAGE_BASE, "usage_id": i, **row} for i, row in enumerate(rows)], schema=schemas.USAGE
     ).lazy()
 
 
-def events(*rows: dict) -> pl.LazyFrame:
+def events(*rows: dict[str, Any]) -> pl.LazyFrame:
     return pl.DataFrame([{**EVENT_BASE, **row} for row in rows], schema=schemas.EVENTS).lazy()
 
 
