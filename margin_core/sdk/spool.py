@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 
 from connectors.records import EventRecord
 from margin_core.sdk.usage import to_decimal
+from margin_core.sdk.validate import problem
 
 try:
     import fcntl
@@ -49,8 +51,8 @@ def encode(record: EventRecord) -> dict[str, Any]:
 
 
 def decode(row: dict[str, Any]) -> EventRecord:
-    """The record `encode` wrote."""
-    return EventRecord(
+    """The record `encode` wrote; ValueError for one the store could not take (validate.problem)."""
+    record = EventRecord(
         event_id=str(row["event_id"]),
         ts=datetime.fromisoformat(row["ts"]),
         customer_id=str(row["customer_id"]),
@@ -67,6 +69,10 @@ def decode(row: dict[str, Any]) -> EventRecord:
         latency_ms=None if row.get("latency_ms") is None else int(row["latency_ms"]),
         metadata={str(k): str(v) for k, v in (row.get("metadata") or {}).items()},
     )
+    reason = problem(record)
+    if reason is not None:
+        raise ValueError(reason)
+    return record
 
 
 class Spool:
@@ -77,22 +83,25 @@ class Spool:
         self.pending = path.exists() and path.stat().st_size > 0  # left over by an earlier process
 
     @contextmanager
-    def _locked(self) -> Iterator[int]:
+    def _locked(self, wait: float | None = None) -> Iterator[int]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # customer ids inside: owner only
         try:
             if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                _lock(fd, wait)
             yield fd
         finally:
             os.close(fd)  # closing releases the lock
 
-    def append(self, records: Sequence[EventRecord]) -> None:
-        """Append the records and fsync, so they survive a crash of this process."""
+    def append(self, records: Sequence[EventRecord], *, wait: float | None = None) -> None:
+        """Append the records and fsync, so they survive a crash of this process.
+
+        `wait` bounds the wait for another holder of the lock (TimeoutError after it); None waits.
+        """
         if not records:
             return
         payload = "".join(json.dumps(encode(r), separators=(",", ":")) + "\n" for r in records).encode()
-        with self._locked() as fd:
+        with self._locked(wait) as fd:
             end = os.lseek(fd, 0, os.SEEK_END)
             # A crash mid-line leaves no newline: start on a fresh line so only that line is lost.
             if end and os.pread(fd, 1, end - 1) != b"\n":
@@ -116,13 +125,29 @@ class Spool:
 
     def _read(self, fd: int, *, size: int) -> Iterator[EventRecord]:
         data = os.pread(fd, size, 0) if size else b""
-        bad = 0
+        bad, reason = 0, ""
         for line in data.splitlines():
             if not line.strip():
                 continue
             try:
                 yield decode(json.loads(line))
-            except (ValueError, KeyError, TypeError):
-                bad += 1  # a line torn by a crash mid-append
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
+                bad += 1  # a line torn by a crash mid-append, or an event the store cannot take
+                reason = str(exc)
         if bad:
-            logger.warning("margin sdk: skipped %d unreadable line(s) in spool %s", bad, self.path)
+            logger.warning("margin sdk: skipped %d unreadable line(s) in spool %s (%s)", bad, self.path, reason)
+
+
+def _lock(fd: int, wait: float | None) -> None:
+    if wait is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the spool is locked by another writer") from None
+            time.sleep(0.05)

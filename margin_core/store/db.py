@@ -35,9 +35,9 @@ _ENGINES: dict[str, Engine] = {}
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL waits for other processes too
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB: event_seen is a large B-tree of random keys
     cursor.close()
 
@@ -59,10 +59,27 @@ def make_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+    _create_tables(engine)
+    return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    """Create the missing tables, one process at a time: writers starting together on a fresh store would
+    otherwise both try to create them (DESIGN §6)."""
+    from sqlalchemy import inspect, text
+
     from margin_core.store import tables  # noqa: F401  (registers the tables)
 
-    SQLModel.metadata.create_all(engine)
-    return engine
+    if set(SQLModel.metadata.tables) <= set(inspect(engine).get_table_names()):
+        return  # the usual start: nothing to create, no lock (a read-only store still opens)
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            raw = connection.connection.driver_connection
+            if raw is not None and not raw.in_transaction:  # type: ignore[attr-defined]
+                raw.execute("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
+        elif engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(4242017)"))  # released at commit
+        SQLModel.metadata.create_all(connection)
 
 
 def shared_engine(url: str | None = None) -> Engine:
