@@ -86,6 +86,10 @@ def _run(args: argparse.Namespace) -> int:
     from margin_core.store.db import make_engine
 
     engine = make_engine(args.db)
+    if args.command != "demo":  # events an SDK process spooled for this store are written first (DESIGN §6)
+        from margin_core.sdk.spool import replay_store_spool
+
+        replay_store_spool(engine)
     if args.command == "demo":
         from margin_core import demo
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, text
 from margin_core import demo, imports, ingest, reports, settings
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.errors import ConfigError
+from margin_core.sdk.spool import replay_store_spool
 from margin_core.store import db, repo
 from margin_core.workspace import Workspace, load_workspace
 
@@ -21,6 +22,8 @@ from margin_core.workspace import Workspace, load_workspace
 def app_engine() -> Engine:
     """The app's engine (MARGIN_DATABASE_URL or data/margin.db); an empty store gets the demo workspace."""
     engine = db.shared_engine()
+    # Events an SDK process spooled for this store (DESIGN §6); first, so they are never mixed into a demo.
+    replay_store_spool(engine)
     demo.ensure_demo(engine)
     return engine
 

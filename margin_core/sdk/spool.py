@@ -15,11 +15,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.records import EventRecord
 from margin_core.sdk.usage import to_decimal
 from margin_core.sdk.validate import problem
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 try:
     import fcntl
@@ -151,3 +154,26 @@ def _lock(fd: int, wait: float | None) -> None:
             if time.monotonic() >= deadline:
                 raise TimeoutError("the spool is locked by another writer") from None
             time.sleep(0.05)
+
+
+def replay_store_spool(engine: Engine) -> int:
+    """Write the events the SDK spooled for this store (its default spool); return how many were replayed.
+
+    The app and the CLI call this when they open the store (DESIGN §6), so events spooled by an SDK process
+    that has since ended are not left waiting for a later SDK process. A stat when there is nothing to do;
+    a failure is logged and never stops the caller (the spool stays for the next try).
+    """
+    from margin_core.sdk.tracker import default_spool_path
+    from margin_core.store import events
+
+    path = default_spool_path(engine.url.render_as_string(hide_password=False))
+    try:
+        if not path.exists() or path.stat().st_size == 0:
+            return 0
+        count = Spool(path).replay(lambda records: events.ingest_events(engine, records))
+    except Exception:
+        logger.warning("margin: could not replay the SDK spool %s; it is kept for the next start", path, exc_info=True)
+        return 0
+    if count:
+        logger.info("margin: wrote %d event(s) the SDK had spooled in %s", count, path)
+    return count

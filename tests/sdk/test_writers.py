@@ -185,3 +185,34 @@ def test_two_writers_creating_the_data_version_on_a_fresh_postgres_store_both_co
         assert data_version(engine) == 2
     finally:
         engine.dispose()
+
+
+def _spool_one(db_url: str, tmp_path: Path) -> Path:
+    """An SDK process that ends while the store cannot be opened: its event waits in the store's spool."""
+    (tmp_path / "m.db").mkdir()
+    tracker = Tracker(db_url, flush_interval=0.05)
+    _record(tracker, 42, customer_id="cus_spooled")
+    assert tracker.close(10)  # spooled: nothing lost
+    (tmp_path / "m.db").rmdir()
+    assert tracker.spool_path.read_text() != ""
+    return tracker.spool_path
+
+
+def test_the_cli_replays_the_store_spool(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from margin_core.__main__ import main
+
+    spool = _spool_one(db_url, tmp_path)
+    assert main(["--db", db_url, "report", "customers", "--start", "2020-01-01", "--end", "2100-01-01"]) == 0
+    assert totals(db_url, "input_tokens") == {"cus_spooled": 42}
+    assert spool.read_text() == ""
+    assert "cus_spooled" in capsys.readouterr().out
+
+
+def test_the_app_replays_the_store_spool(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from margin_core.app_actions.store import app_engine
+
+    spool = _spool_one(db_url, tmp_path)
+    monkeypatch.setenv("MARGIN_DATABASE_URL", db_url)
+    app_engine()
+    assert totals(db_url, "input_tokens") == {"cus_spooled": 42}
+    assert spool.read_text() == ""
