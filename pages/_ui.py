@@ -1,13 +1,29 @@
-"""Small drawing helpers shared by pages: metric deltas and headers."""
+"""Small drawing helpers shared by pages: metric deltas, headers, and text from outside shown as text."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import streamlit as st
 
 from margin_core import app_actions, insights
 from pages._frame import period_text
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all also disarms
+# Streamlit's own directives (`:red[…]`, `:material/icon:`, emoji shortcodes) and `$…$` math.
+_MARKUP = re.compile(r"([!-/:-@\[-`{-~])")
+_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
+
+
+def escape_markdown(text: object) -> str:
+    """Text from outside (customer names, tiers, features, metadata, URL parameters, provider errors) as
+    literal text inside st.markdown, st.write, captions, alerts, `help=` and metric labels (DESIGN §7).
+
+    Links, images, emphasis, headings, lists, HTML and Streamlit's directives all come out as the
+    characters typed; line breaks become spaces, so no line can start a block of its own.
+    """
+    return _MARKUP.sub(r"\\\1", _BREAKS.sub(" ", str(text)))
 
 
 def header(title: str, start: date, end: date, *, what: str, period: bool = True) -> None:
