@@ -19,14 +19,14 @@ _SECRETS = re.compile(
     (?:sk|pk|rk)-(?=[A-Za-z_\-]*[0-9])[A-Za-z0-9_\-]{8,}  # sk-…, sk-proj-…, sk-admin-…, sk-ant-…, sk-or-v1-…
     | (?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{6,}           # Stripe secret, publishable and restricted keys
     | (?:rk|whsec)_(?=[A-Za-z_]*[0-9])[A-Za-z0-9]{12,}      # other Stripe-style secrets
-    | (?i:bearer|basic|token|x-api-key|api[_-]?key|authorization|password|secret)["']?\s*[:=]?\s*["']?
+    | \b(?i:bearer|basic|token|x-api-key|api[_-]?key|authorization|password|secret)(?:["']?\s*[:=]\s*["']?|\s+)
       (?=[^\s"']*[0-9])[A-Za-z0-9._~+/=\-]{8,}              # a labelled value (Authorization: Bearer …)
     | (?<![A-Za-z0-9_\-])(?=[A-Za-z_\-]*[0-9])(?=[0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{32,}  # long random tokens
     """,
     re.VERBOSE,
 )
 _LABEL = re.compile(
-    r"(?i)(?:bearer|basic|token|x-api-key|api[_-]?key|authorization|password|secret)[\"']?\s*[:=]?\s*[\"']?"
+    r"(?i)(?:bearer|basic|token|x-api-key|api[_-]?key|authorization|password|secret)(?:[\"']?\s*[:=]\s*[\"']?|\s+)"
 )
 
 
