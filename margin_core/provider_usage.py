@@ -16,6 +16,17 @@ from margin_core.store.events import usd_to_micros
 COST_GRAIN = {"openai": ["day", "provider", "project_id", "api_key_id"], "anthropic": ["day", "provider", "project_id"]}
 
 
+TOKEN_AND_COUNT_COLUMNS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "requests",
+    "web_search_requests",
+)
+
+
 def usage_rows(fetched: ProviderFetch, *, source: str) -> pl.DataFrame:
     """The fetch's usage rows with their share of reported cost (DESIGN §4.2), ready for the store."""
     records = fetched.usage
@@ -36,7 +47,13 @@ def usage_rows(fetched: ProviderFetch, *, source: str) -> pl.DataFrame:
             "web_search_requests": [r.web_search_requests for r in records],
             "reported_micros": [None if r.cost_usd is None else usd_to_micros(r.cost_usd) for r in records],
         },
-        schema_overrides={"day": pl.Date, "reported_micros": pl.Int64},
+        # every dtype given: a cost export imported without its usage export has no usage rows at all
+        schema_overrides={
+            "day": pl.Date,
+            **dict.fromkeys(("provider", "model", "api_key_id", "project_id", "user_id"), pl.String),
+            **dict.fromkeys(TOKEN_AND_COUNT_COLUMNS, pl.Int64),
+            "reported_micros": pl.Int64,
+        },
     )
     grain = COST_GRAIN.get(fetched.provider, ["day", "provider", "project_id", "api_key_id"])
     if "api_key_id" in grain and not any(cost.api_key_id for cost in fetched.costs):

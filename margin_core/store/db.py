@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine
@@ -73,13 +73,24 @@ def _create_tables(engine: Engine) -> None:
     if set(SQLModel.metadata.tables) <= set(inspect(engine).get_table_names()):
         return  # the usual start: nothing to create, no lock (a read-only store still opens)
     with engine.begin() as connection:
-        if engine.dialect.name == "sqlite":
-            raw = connection.connection.driver_connection
-            if raw is not None and not raw.in_transaction:  # type: ignore[attr-defined]
-                raw.execute("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
-        elif engine.dialect.name == "postgresql":
+        begin_write(connection)
+        if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(4242017)"))  # released at commit
         SQLModel.metadata.create_all(connection)
+
+
+def begin_write(connection: Connection) -> None:
+    """On SQLite, take the write lock now (`BEGIN IMMEDIATE`), at the start of the transaction.
+
+    A deferred transaction that reads and then writes fails at once with "database is locked" when another
+    process wrote in between; one that starts with the lock waits for it up to the busy timeout instead.
+    PostgreSQL needs nothing: its writers wait for each other's rows.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.driver_connection
+    if raw is not None and not raw.in_transaction:  # type: ignore[attr-defined]
+        raw.execute("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
 
 
 def shared_engine(url: str | None = None) -> Engine:

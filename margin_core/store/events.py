@@ -15,9 +15,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from connectors.records import EventRecord
+from margin_core.store.db import begin_write
 from margin_core.store.repo import bump_version
 
 ROLLUP_KEY = ("day", "customer_id", "feature", "provider", "model", "api_key_id", "metadata_json", "has_cost")
@@ -92,22 +93,29 @@ def ingest_events(engine: Engine, records: Sequence[EventRecord]) -> int:
 
 
 def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
-    """Write a frame of `events_frame`'s shape; events whose key was seen before are skipped.
+    """Write a frame of `events_frame`'s shape in its own transaction; events seen before are skipped.
 
     Several processes may write at once (DESIGN §6). On SQLite the transaction takes the write lock first
     (`BEGIN IMMEDIATE`), so a second writer waits out the busy timeout instead of failing when it upgrades
     a read; on both stores `event_seen` answers which keys are new (`ON CONFLICT DO NOTHING RETURNING`),
     so two writers of one event id count it once.
     """
-    batch = batch.unique("event_key", keep="first", maintain_order=True)
     with engine.begin() as connection:
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        sqlite = engine.dialect.name == "sqlite"
-        cursor = raw.cursor()
-        if sqlite and not raw.in_transaction:  # type: ignore[union-attr]
-            cursor.execute("BEGIN IMMEDIATE")
-        param = "?" if sqlite else "%s"
+        begin_write(connection)
+        count = ingest_on(connection, batch)
+        if count:
+            bump_version(connection)  # the app's cached reports see the new events
+    return count
+
+
+def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
+    """`ingest_frame` inside the caller's transaction (an import writes its batches in one); no version bump."""
+    batch = batch.unique("event_key", keep="first", maintain_order=True)
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    param = "?" if connection.dialect.name == "sqlite" else "%s"
+    cursor = raw.cursor()
+    try:
         # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
         # with no key list in the SQL text and no second pass from Python.
         cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
@@ -123,7 +131,6 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
         new = [row[0] for row in cursor.fetchall()]
         fresh = batch if len(new) == batch.height else batch.filter(pl.col("event_key").is_in(new))
         if fresh.is_empty():
-            cursor.close()
             return 0
         rolled = (
             fresh.with_columns(pl.lit(1, pl.Int64).alias("requests"))
@@ -138,6 +145,6 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
             f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
             rolled.select(columns).with_columns(pl.col("day").cast(pl.String)).rows(),  # ISO text: no per-row adapter
         )
-        cursor.close()
-        bump_version(connection)  # the app's cached reports see the new events
         return fresh.height
+    finally:
+        cursor.close()
