@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import date, timedelta
 
 import streamlit as st
 
-from margin_core import app_actions
+from margin_core import app_actions, settings
 from pages import _data
 
 PRESETS = {
@@ -54,8 +55,25 @@ def _leave_legacy_layout() -> None:
         st.rerun()
 
 
+def _password_gate() -> None:
+    """With MARGIN_APP_PASSWORD set, nothing renders and nothing runs until this session typed it (DESIGN §8)."""
+    expected = settings.app_password()
+    if expected is None or st.session_state.get("margin_unlocked"):
+        return
+    st.title("Margin")
+    typed = st.text_input("Password", type="password", key="margin_password")
+    if typed and hmac.compare_digest(typed.encode(), expected.encode()):  # constant time
+        st.session_state["margin_unlocked"] = True
+        del st.session_state["margin_password"]
+        st.rerun()
+    if typed:
+        st.error("Wrong password.")
+    st.stop()
+
+
 def frame() -> tuple[date, date]:
     """Draw the shared frame; return the period as a half-open range [start, end)."""
+    _password_gate()  # first: a locked session sees and runs nothing else
     _leave_legacy_layout()
     # app.py sets this too; a page run on its own (AppTest reruns, a deep link right after a server start)
     # must still be wide.
