@@ -111,7 +111,11 @@ def _run(args: argparse.Namespace) -> int:
         if len(args.files) != 1:
             sys.stderr.write(f"error: import {args.kind} takes one file\n")
             return 2
-        count = ingest.import_file(engine, args.kind, args.files[0])
+        try:
+            count = ingest.import_file(engine, args.kind, args.files[0])
+        except (ValueError, ArithmeticError, UnicodeError) as exc:  # a case the checks missed: still one line
+            sys.stderr.write(f"error: {args.files[0]}: not imported, nothing was written ({exc})\n")
+            return 1
         sys.stderr.write(f"imported {count} {args.kind} row(s) from {args.files[0]}\n")
         return 0
     if args.command == "sync":

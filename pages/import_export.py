@@ -37,7 +37,7 @@ st.code(",".join(imports.COLUMNS[kind]) + (",meta_…" if kind in imports.META_K
 upload = st.file_uploader(f"{kind.capitalize()} CSV", type=["csv"], key="import_file")
 pasted = st.text_area("…or paste the CSV text", key="import_paste", height=120)
 if st.button("Import", key="import_go", type="primary", icon=":material/upload:"):
-    content = upload.getvalue().decode("utf-8-sig") if upload is not None else pasted
+    content = upload.getvalue() if upload is not None else pasted  # bytes: not UTF-8 is named by line
     source = upload.name if upload is not None else "pasted text"
     if not content.strip():
         st.error("Choose a file or paste CSV text first.")

@@ -147,7 +147,7 @@ pasted = st.text_area(
     placeholder="provider,dimension,value,customer_id\n*,api_key_id,key_123,cus_abc",
 )
 if st.button("Import mappings", key="mapping_import", icon=":material/upload:"):
-    content = upload.getvalue().decode("utf-8-sig") if upload is not None else pasted
+    content = upload.getvalue() if upload is not None else pasted  # bytes: not UTF-8 is named by line
     if not content.strip():
         st.error("Choose a file or paste CSV text first.")
     else:

@@ -148,3 +148,14 @@ def test_a_real_oauth_error_is_shown_as_text(hostile: str, monkeypatch: pytest.M
     at.run()
     shown = [e.value for e in at.error if "Denied" in e.value]
     assert shown and not _live(shown[0])
+
+
+def test_an_upload_that_is_not_utf8_is_refused_by_line_without_a_traceback(hostile: str) -> None:
+    at = _open("import_export")
+    at.selectbox(key="import_kind").set_value("customers").run()
+    upload = b"customer_id,name,email,tier,segment,region\nzeta,Zeta,,pro,smb,na\n" + "m,Müller,,,,\n".encode("latin-1")
+    at.file_uploader(key="import_file").set_value(("latin1.csv", upload, "text/csv"))
+    at.button(key="import_go").click().run()
+    assert not at.exception
+    shown = [RENDER.render(e.value) for e in at.error]
+    assert any("line 3" in text and "not UTF-8" in text for text in shown), shown
