@@ -390,22 +390,17 @@ _UNIQUE: dict[str, Callable[[tuple[Any, ...]], object]] = {
 
 
 def _check_repeat(kind: str, parsed: object, *, line: int, first_line: dict[object, tuple[int, bool]]) -> None:
-    """Reject a repeated key; usage rows of one bucket are summed, but never a cost with an empty one."""
-    if not isinstance(parsed, tuple):  # events: a repeated event_id is written once, by design
+    """Reject a repeated key (customers, mappings, revenue, rates: small files, their keys kept in memory).
+
+    Usage rows of one bucket are summed; whether a bucket mixes a cost with an empty one is checked once the
+    whole file is staged (`ingest`), so that a usage file's keys are never all held in memory.
+    """
+    if not isinstance(parsed, tuple) or kind not in _UNIQUE:  # events: a repeated event_id is written once
         return
-    if kind == "usage":
-        key, costed = parsed[:6], parsed[11] is not None
-        if key in first_line and first_line[key][1] != costed:
-            raise ValueError(
-                f"cost_usd: this bucket repeats line {first_line[key][0]}, one with a cost and one without; "
-                "give every row of a bucket its cost, or none"
-            )
-        first_line.setdefault(key, (line, costed))
-    elif kind in _UNIQUE:
-        unique = _UNIQUE[kind](parsed)
-        if unique in first_line:
-            raise ValueError(f"{unique!r} repeats line {first_line[unique][0]}: each may appear once in a file")
-        first_line[unique] = (line, False)
+    unique = _UNIQUE[kind](parsed)
+    if unique in first_line:
+        raise ValueError(f"{unique!r} repeats line {first_line[unique][0]}: each may appear once in a file")
+    first_line[unique] = (line, False)
 
 
 class _LineReader(Protocol):

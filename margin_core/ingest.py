@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 from margin_core import currency, imports, schemas
 from margin_core.errors import DemoWorkspaceError, ImportFileError
 from margin_core.store import repo, staging
-from margin_core.store.db import begin_write
+from margin_core.store.db import begin_write, bulk_cache
 from margin_core.store.events import events_frame, ingest_on, usd_to_micros
 
 DEMO_MESSAGE = (
@@ -50,7 +50,7 @@ def write_parsed(engine: Engine, parsed: imports.Parsed) -> int:
 def write_batches(engine: Engine, kind: str, batches: Iterator[imports.Parsed], *, source: str = "") -> int:
     """Write batches of parsed rows of `kind` in one transaction; an error raised by `batches` (a bad
     line found further on) rolls every earlier batch back. Refused in a demo store."""
-    with engine.begin() as connection:
+    with engine.begin() as connection, bulk_cache(connection, small=kind != "events"):
         begin_write(connection)  # SQLite: take the write lock now, not halfway through the file
         ensure_not_demo(connection)
         writer = _BatchWriter(connection, kind, source=source)

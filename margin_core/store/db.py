@@ -13,7 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -38,7 +39,7 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
     cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL waits for other processes too
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB: event_seen is a large B-tree of random keys
+    cursor.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")  # 256 MiB: event_seen is a large B-tree of random keys
     cursor.close()
 
 
@@ -77,6 +78,25 @@ def _create_tables(engine: Engine) -> None:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(4242017)"))  # released at commit
         SQLModel.metadata.create_all(connection)
+
+
+_CACHE_KIB = 262_144  # SQLite's page cache per connection (see _sqlite_pragmas)
+_BULK_CACHE_KIB = 16_384
+
+
+@contextmanager
+def bulk_cache(connection: Connection, *, small: bool) -> Iterator[None]:
+    """On SQLite, a small page cache for the duration of a bulk import, so the import's memory stays bounded
+    by its batch (DESIGN §5) and not by the 256 MiB cache that random event keys need."""
+    if not small or connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{_CACHE_KIB}")
+        connection.exec_driver_sql("PRAGMA shrink_memory")
 
 
 def begin_write(connection: Connection) -> None:
