@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,21 @@ def test_a_malformed_secret_key_in_the_environment_fails_in_one_line(
     assert main(["--db", db, "sync", "--today", "2026-03-01"]) == 1
     err = capsys.readouterr().err
     assert "MARGIN_SECRET_KEY is malformed" in err and "Traceback" not in err
+
+
+def test_the_file_is_read_as_it_is_parsed_not_whole() -> None:
+    from margin_core import imports
+
+    read: list[int] = []
+
+    def lines() -> Iterator[str]:
+        yield USAGE
+        for n in range(1_000):
+            read.append(n)
+            yield f"2026-03-01,openai,gpt-4o,k{n},,,1,0,0,1,1,0.01\n"
+
+    batches = imports.iter_batches("usage", lines(), size=10)
+    first = next(batches)
+    assert len(first.rows) == 10 and first.lines == list(range(2, 12))
+    assert len(read) <= 11  # one batch read ahead at most: memory follows the batch, not the file
+    assert sum(len(batch.rows) for batch in batches) == 990
