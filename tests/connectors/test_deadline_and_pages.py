@@ -98,3 +98,17 @@ def test_an_endless_stripe_list_fails_at_the_page_cap(monkeypatch: pytest.Monkey
     with pytest.raises(UpstreamError, match=r"^stripe invoices: still has_more after 30 pages"):
         items.extend(listing)  # type: ignore[arg-type]
     assert len(fetched) == 30 and items == list(range(1, 31))
+
+
+def test_a_trickling_stripe_fails_within_its_bound(trickle_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stripe
+
+    from connectors.stripe_revenue import make_client
+
+    monkeypatch.setattr(_http, "REQUEST_DEADLINE", 1.0)
+    client = make_client("sk_test_x", base_url=trickle_url.removesuffix("/v1"))
+    started = time.monotonic()
+    with pytest.raises(stripe.APIConnectionError):
+        client.v1.customers.list()
+    # the SDK tries 3 times (max_network_retries=2), each cut at the deadline, with its short waits between
+    assert time.monotonic() - started < 3 * (1.0 + 1.0) + 6.0
