@@ -109,8 +109,8 @@ def begin_write(connection: Connection) -> None:
     if connection.dialect.name != "sqlite":
         return
     raw = connection.connection.driver_connection
-    if raw is not None and not raw.in_transaction:  # type: ignore[attr-defined]
-        raw.execute("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
 
 
 def shared_engine(url: str | None = None) -> Engine:

@@ -94,9 +94,9 @@ def test_an_endless_stripe_list_fails_at_the_page_cap(monkeypatch: pytest.Monkey
         return SimpleNamespace(data=[len(fetched)], has_more=True, next_page=page)
 
     items: list[int] = []
-    listing = _stripe_calls.iter_list(page, endpoint="invoices", sleep=lambda _s: None)  # type: ignore[arg-type]
+    listing: Iterator[int] = _stripe_calls.iter_list(page, endpoint="invoices", sleep=lambda _s: None)  # type: ignore[arg-type]
     with pytest.raises(UpstreamError, match=r"^stripe invoices: still has_more after 30 pages"):
-        items.extend(listing)  # type: ignore[arg-type]
+        items.extend(listing)
     assert len(fetched) == 30 and items == list(range(1, 31))
 
 

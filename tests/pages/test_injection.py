@@ -15,16 +15,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import streamlit as st
-from _store import build_store
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
-from test_pages import APP, PAGES, _download, _KeptStorage, _open, _today
 
 from margin_core import app_actions, ingest
 from margin_core.__main__ import main
 from margin_core.store.db import make_engine
 from pages._ui import escape_markdown
+from tests.pages._store import build_store
+from tests.pages.test_pages import APP, PAGES, _download, _KeptStorage, _open, _today
 
 LINK = "[x](http://evil.test)"
 IMAGE = "![i](http://evil.test/i.png)"
@@ -75,7 +75,7 @@ def test_escape_markdown_leaves_the_text_and_kills_the_markup() -> None:
 
 def _texts(at: AppTest) -> list[str]:
     """Every markdown-rendered string of a run: markdown, captions, alerts, and metric tooltips and labels."""
-    texts = [e.value for kind in ("markdown", "caption", "error", "warning", "info", "success") for e in at.get(kind)]
+    texts = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.warning, *at.info, *at.success)]
     texts += [m.proto.help for m in at.metric] + [m.label for m in at.metric]
     return texts
 

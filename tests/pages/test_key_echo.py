@@ -105,7 +105,7 @@ def test_an_echoed_key_reaches_neither_the_store_nor_stderr_nor_the_page(
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.switch_page("pages/connections.py").run()
     assert not at.exception
-    shown = [e.value for kind in ("markdown", "caption", "error", "warning", "info", "success") for e in at.get(kind)]
+    shown = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.warning, *at.info, *at.success)]
     shown += [json.dumps(df.value.astype(str).to_dict()) for df in at.dataframe]
     assert any(REDACTED.replace("[", "\\[") in text or REDACTED in text for text in shown)  # the error is there…
     assert not any(KEY[10:30] in text for text in shown)  # …without the key

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from _store import build_store
 from streamlit.testing.v1 import AppTest
-from test_pages import APP, PAGES, _today
+
+from tests.pages._store import build_store
+from tests.pages.test_pages import APP, PAGES, _today
 
 ROOT = Path(__file__).resolve().parents[2]
 

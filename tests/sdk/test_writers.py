@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sdk_store import totals
 from sqlalchemy import create_engine, text
 
 from margin_core.sdk import Tracker
 from margin_core.store.db import make_engine
 from margin_core.store.repo import bump_version, data_version
+from tests.sdk.sdk_store import totals
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITERS, EVENTS = 4, 20_000
@@ -129,7 +129,12 @@ def test_an_invalid_event_in_a_spool_is_skipped_and_the_rest_replayed(
     tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     spool = tmp_path / "m.db-spool.jsonl"
-    good = {"event_id": "e1", "ts": "2026-03-01T00:00:00+00:00", "customer_id": "cus_1", "feature": "f"}
+    good: dict[str, object] = {
+        "event_id": "e1",
+        "ts": "2026-03-01T00:00:00+00:00",
+        "customer_id": "cus_1",
+        "feature": "f",
+    }
     good |= {"provider": "openai", "model": "gpt-4o", "input_tokens": 5}
     poison = {**good, "event_id": "e2", "input_tokens": 2**63}
     spool.write_text("\n".join(json.dumps(row) for row in (poison, good)) + "\n")  # left by an older version
