@@ -16,6 +16,9 @@ from decimal import Decimal, InvalidOperation
 from connectors.errors import PayloadError
 
 PROVIDER = "csv"
+MAX_INT64 = 2**63 - 1
+MAX_AMOUNT = Decimal(10) ** 12  # USD (DESIGN §5)
+MAX_FIELD = 10_000  # characters
 
 
 def fail(source: str, *, line: int, reason: str) -> PayloadError:
@@ -70,6 +73,8 @@ class Row:
             raise self._fail(column, reason=f"{value!r} is not a whole number")
         if number < 0:
             raise self._fail(column, reason=f"{value!r} is negative")
+        if number > MAX_INT64:
+            raise self._fail(column, reason=f"{value} is beyond a 64-bit integer")
         return int(number)
 
     def money(self, column: str) -> Decimal:
@@ -81,6 +86,8 @@ class Row:
             raise self._fail(column, reason=f"{value!r} is not a decimal number") from None
         if not amount.is_finite():
             raise self._fail(column, reason=f"{value!r} is not a decimal number")
+        if abs(amount) >= MAX_AMOUNT:
+            raise self._fail(column, reason=f"{value} is out of range (must be below {MAX_AMOUNT:,})")
         return amount
 
     def day(self, column: str) -> date:
@@ -88,14 +95,20 @@ class Row:
         value = self.required(column)
         try:
             parsed = datetime.fromisoformat(value)
+            # An offset is converted to UTC; a naive value already is UTC (the exports' convention).
+            return parsed.astimezone(UTC).date() if parsed.tzinfo is not None else parsed.date()
         except ValueError:
             raise self._fail(column, reason=f"{value!r} is not a date (YYYY-MM-DD)") from None
-        # An offset is converted to UTC; a naive value already is UTC (the exports' convention).
-        return parsed.astimezone(UTC).date() if parsed.tzinfo is not None else parsed.date()
+        except OverflowError:
+            raise self._fail(column, reason=f"{value!r} is outside the years 1 to 9999 in UTC") from None
 
     def unix_day(self, column: str) -> date:
         """The UTC day of unix seconds (`1759622400` or `1759622400.0`)."""
-        return datetime.fromtimestamp(self.count(column), UTC).date()
+        seconds = self.count(column)
+        try:
+            return datetime.fromtimestamp(seconds, UTC).date()
+        except (OverflowError, ValueError, OSError):
+            raise self._fail(column, reason=f"{seconds} is not a time in the years 1 to 9999") from None
 
 
 def read_rows(text: str, *, source: str, required: Sequence[Sequence[str]]) -> Iterator[Row]:
@@ -106,7 +119,7 @@ def read_rows(text: str, *, source: str, required: Sequence[Sequence[str]]) -> I
     except StopIteration:
         raise fail(source, line=1, reason="the file is empty; expected a header row") from None
     except csv.Error as exc:
-        raise fail(source, line=1, reason=f"unreadable header ({exc})") from None
+        raise fail(source, line=1, reason=_csv_problem(exc)) from None
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         raise fail(source, line=1, reason=f"column {duplicates[0]} appears twice in the header")
@@ -120,9 +133,33 @@ def read_rows(text: str, *, source: str, required: Sequence[Sequence[str]]) -> I
         except StopIteration:
             return
         except csv.Error as exc:
-            raise fail(source, line=line, reason=f"unreadable CSV ({exc})") from None
+            raise fail(source, line=line, reason=_csv_problem(exc)) from None
+        for cell in cells:
+            if len(cell) > MAX_FIELD:
+                raise fail(
+                    source, line=line, reason=f"a field has {len(cell):,} characters, over {MAX_FIELD:,} characters"
+                )
+            if "\x00" in cell:
+                raise fail(source, line=line, reason="a field contains a NUL byte")
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue  # a blank line
         if len(cells) != len(header):
             raise fail(source, line=line, reason=f"has {len(cells)} fields, the header has {len(header)}")
         yield Row(dict(zip(header, cells, strict=True)), line=line, source=source)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a field is longer than {MAX_FIELD:,} characters"
+    return f"unreadable CSV ({exc})"
+
+
+def decode(data: bytes, *, source: str) -> str:
+    """UTF-8 text of an export (a BOM dropped); bytes that are not UTF-8 are named by line (DESIGN §5)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise fail(
+            source, line=line, reason=f"byte {data[exc.start]:#04x} is not UTF-8; save the file as UTF-8"
+        ) from None

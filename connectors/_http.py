@@ -24,6 +24,11 @@ Params = Mapping[str, str | int | Sequence[str]]
 
 # Key in `Response.extensions` where RetryTransport records how many attempts a response took.
 ATTEMPTS_EXTENSION = "margin_attempts"
+# DESIGN §7: a whole answer (headers and body) within this many seconds, whatever the per-read timeouts (a
+# server trickling one byte every few seconds never trips those); read at each request, so tests can lower it.
+REQUEST_DEADLINE = 60.0
+# DESIGN §7: pages followed in one listing at most; a cursor that never ends fails clearly instead.
+MAX_PAGES = 10_000
 
 # Transport failures worth another attempt. Failed connects are already retried by
 # `HTTPTransport(retries=2)`, so they are not retried again here.
@@ -43,6 +48,57 @@ _FORBIDDEN_HINTS = {
     "openrouter": "this endpoint needs a management key, not a regular API key; create one at "
     "openrouter.ai/settings/management-keys",
 }
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """The provider did not send its whole answer within REQUEST_DEADLINE (not retried: it would only repeat)."""
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """Bounds each request, headers and body, by an overall deadline (REQUEST_DEADLINE unless given)."""
+
+    def __init__(self, transport: httpx.BaseTransport, *, seconds: float | None = None) -> None:
+        self._transport = transport
+        self._seconds = seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` with no per-read timeout past the deadline; the body is checked as it streams."""
+        seconds = REQUEST_DEADLINE if self._seconds is None else self._seconds
+        deadline = time.monotonic() + seconds
+        timeouts = request.extensions.get("timeout") or {}
+        request.extensions["timeout"] = {k: seconds if v is None else min(v, seconds) for k, v in timeouts.items()}
+        response = self._transport.handle_request(request)
+        if time.monotonic() > deadline:
+            response.close()
+            raise DeadlineExceeded(f"no answer within {seconds:g} s", request=request)
+        stream = response.stream
+        assert isinstance(stream, httpx.SyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_DeadlineStream(stream, deadline=deadline, seconds=seconds, request=request),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        self._transport.close()
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    def __init__(
+        self, stream: httpx.SyncByteStream, *, deadline: float, seconds: float, request: httpx.Request
+    ) -> None:
+        self._stream, self._deadline, self._seconds, self._request = stream, deadline, seconds, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if time.monotonic() > self._deadline:
+                raise DeadlineExceeded(f"the answer took over {self._seconds:g} s", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class RetryTransport(httpx.BaseTransport):
@@ -101,8 +157,9 @@ def build_client(
     sleep: Callable[[float], None] = time.sleep,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
-    """An httpx.Client with auth headers, a 30 s timeout and the retry policy on every request."""
-    inner = transport if transport is not None else httpx.HTTPTransport(retries=2)
+    """An httpx.Client with auth headers, a 30 s timeout, an overall deadline per request (REQUEST_DEADLINE)
+    and the retry policy on every request."""
+    inner = DeadlineTransport(transport if transport is not None else httpx.HTTPTransport(retries=2))
     return httpx.Client(
         base_url=base_url,
         headers=headers,
@@ -119,6 +176,13 @@ def translate_errors(provider: str, *, endpoint: str) -> Iterator[None]:
         yield
     except httpx.HTTPStatusError as exc:
         raise _status_error(exc.response, provider=provider, endpoint=endpoint) from exc
+    except DeadlineExceeded as exc:
+        raise UpstreamError(
+            f"{where}: {exc}, the provider answers too slowly; try again later (a proxy in between may be "
+            "throttling the connection)",
+            provider=provider,
+            endpoint=endpoint,
+        ) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamError(
             f"{where}: timed out ({type(exc).__name__}); try again later",
@@ -214,11 +278,20 @@ def iter_pages(
     """
     query: dict[str, str | int | Sequence[str]] = dict(params)
     seen: set[str] = set()
+    pages = 0
     while True:
         page = get_json(client, path=path, provider=provider, endpoint=endpoint, params=query)
         yield page
+        pages += 1
         if not page.flag("has_more"):
             return
+        if pages >= MAX_PAGES:
+            raise PayloadError(
+                f"{provider} {endpoint}: still has_more after {pages:,} pages, the cap of one listing; the "
+                "provider's cursor does not end (sync a shorter period with --days, or try again later)",
+                provider=provider,
+                endpoint=endpoint,
+            )
         cursor = page.text(cursor_field)
         if cursor in seen:
             # A provider bug that would otherwise loop for ever.

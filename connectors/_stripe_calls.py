@@ -23,6 +23,7 @@ S = TypeVar("S", bound=stripe.StripeObject)
 Sleep = Callable[[float], None]
 
 PROVIDER = "stripe"
+MAX_PAGES = 10_000  # pages of one list at most (DESIGN §7); read at each list, so tests can lower it
 # The Dashboard resource a restricted key needs "Read" on, per list endpoint we call.
 READ_PERMISSIONS = {
     "customers": "Customers",
@@ -68,11 +69,20 @@ def iter_list(first_page: Callable[[], stripe.ListObject[S]], *, endpoint: str, 
     that raised cannot be resumed, so retrying around `auto_paging_iter()` would restart the list.
     """
     page = call_with_backoff(first_page, endpoint=endpoint, sleep=sleep)
+    pages = 1
     while True:
         yield from page.data
         if not page.has_more or not page.data:
             return
+        if pages >= MAX_PAGES:
+            raise UpstreamError(
+                f"stripe {endpoint}: still has_more after {pages:,} pages, the cap of one list; Stripe's "
+                "pagination does not end (check MARGIN_STRIPE_BASE_URL, then sync again)",
+                provider=PROVIDER,
+                endpoint=endpoint,
+            )
         page = call_with_backoff(page.next_page, endpoint=endpoint, sleep=sleep)
+        pages += 1
 
 
 def translate_error(exc: stripe.StripeError, *, endpoint: str) -> ConnectorError:

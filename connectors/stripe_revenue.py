@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import httpx
 import stripe
 
+from connectors._http import DeadlineTransport
 from connectors._stripe_calls import KEY_HINT, PROVIDER, Sleep, call_with_backoff, iter_list
 from connectors._stripe_fields import optional, reading, version_hint
 from connectors.errors import AuthError, PayloadError
@@ -32,9 +35,14 @@ Progress = Callable[[str], None] | None
 
 def make_client(api_key: str, *, base_url: str = DEFAULT_BASE_URL) -> stripe.StripeClient:
     """A Stripe client of its own for `api_key` (never the global `stripe.api_key`), over httpx."""
+    http_client = stripe.HTTPXClient(allow_sync_methods=True)
+    # The overall deadline of DESIGN §7 on every Stripe request, as on the other providers' (connectors/_http.py):
+    # the SDK's own client, with the same TLS settings, over a DeadlineTransport.
+    verify = ssl.create_default_context(cafile=stripe.ca_bundle_path)
+    http_client._client = httpx.Client(verify=verify, transport=DeadlineTransport(httpx.HTTPTransport(verify=verify)))
     return stripe.StripeClient(
         api_key,
-        http_client=stripe.HTTPXClient(allow_sync_methods=True),
+        http_client=http_client,
         max_network_retries=2,
         base_addresses={"api": base_url},
     )

@@ -102,6 +102,10 @@ def _run(args: argparse.Namespace) -> int:
     from margin_core.store.db import make_engine
 
     engine = make_engine(args.db)
+    if args.command != "demo":  # events an SDK process spooled for this store are written first (DESIGN §6)
+        from margin_core.sdk.spool import replay_store_spool
+
+        replay_store_spool(engine)
     if args.command == "demo":
         from margin_core import demo
 
@@ -123,7 +127,11 @@ def _run(args: argparse.Namespace) -> int:
         if len(args.files) != 1:
             sys.stderr.write(f"error: import {args.kind} takes one file\n")
             return 2
-        count = ingest.import_file(engine, args.kind, args.files[0])
+        try:
+            count = ingest.import_file(engine, args.kind, args.files[0])
+        except (ValueError, ArithmeticError, UnicodeError) as exc:  # a case the checks missed: still one line
+            sys.stderr.write(f"error: {args.files[0]}: not imported, nothing was written ({exc})\n")
+            return 1
         sys.stderr.write(f"imported {count} {args.kind} row(s) from {args.files[0]}\n")
         return 0
     if args.command == "sync":

@@ -1,7 +1,11 @@
-"""Canonical CSV imports (DESIGN §5): validated whole before anything is written.
+"""Canonical CSV imports (DESIGN §5): validated line by line, written all or nothing.
 
 A bad file is rejected with its physical line number (header = line 1) and the reason; a header error
-names the column. Parsing yields plain tuples/records; `ingest.py` writes them in one transaction.
+names the column. Parsing yields batches of plain tuples/records as the file is read, so memory stays
+bounded whatever the file's size; `ingest.py` writes every batch inside one transaction, which a bad
+line anywhere rolls back. Every value is bounded: counts and tokens within a signed 64-bit integer (their
+sums over the file too), usage and event costs non-negative, any amount below 10^12, a rate below 10^6,
+a field at most 10,000 characters, no NUL byte, UTF-8 only.
 """
 
 from __future__ import annotations
@@ -9,12 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from connectors.records import PROVIDERS, EventRecord
 from margin_core import currency
@@ -67,14 +71,20 @@ REQUIRED = {
 DIMENSIONS = ("api_key_id", "project_id", "user_id")
 _WHOLE = re.compile(r"[0-9]+")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?|-?\.[0-9]+")
+MAX_INT64 = 2**63 - 1
+MAX_AMOUNT = Decimal(10) ** 12  # USD, and any amount in its own currency
+MAX_RATE = Decimal(10) ** 6
+MAX_FIELD = 10_000  # characters
+BATCH_LINES = 20_000  # rows parsed, then written, at a time
 
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A validated file: its kind and its rows (tuples or EventRecords)."""
+    """A validated file or part of one: its kind, its rows (tuples or EventRecords) and their lines."""
 
     kind: str
     rows: list[Any]
+    lines: list[int] = field(default_factory=list)  # the physical line of each row
 
 
 class _Row:
@@ -94,18 +104,29 @@ class _Row:
             raise ValueError(f"{name}: {raw} is negative")
         if not _WHOLE.fullmatch(raw):
             raise ValueError(f"{name}: {raw!r} is not a whole number")
+        if len(raw) > 19 or int(raw) > MAX_INT64:
+            raise ValueError(f"{name}: {_short(raw)} is beyond a 64-bit integer (at most {MAX_INT64})")
         return int(raw)
 
-    def decimal(self, name: str) -> Decimal | None:
+    def decimal(self, name: str, *, ceiling: Decimal = MAX_AMOUNT, negative: bool = False) -> Decimal | None:
+        """A decimal below `ceiling` (in absolute value); negative only where allowed."""
         raw = self.text(name)
         if raw == "":
             return None
         if not _NUMBER.fullmatch(raw):  # a "." decimal point, no separators or exponents (DESIGN §5)
-            raise ValueError(f"{name}: {raw!r} is not a number")
+            raise ValueError(f"{name}: {_short(raw)!r} is not a number")
+        whole = raw.lstrip("-").split(".")[0].lstrip("0")
+        if len(whole) > len(str(int(ceiling))) - 1 or len(raw) > 60:  # before Decimal: no 30-digit arithmetic
+            raise ValueError(f"{name}: {_short(raw)} is out of range (must be below {ceiling:,})")
         try:
-            return Decimal(raw)
+            value = Decimal(raw)
         except InvalidOperation:
             raise ValueError(f"{name}: {raw!r} is not a number") from None
+        if abs(value) >= ceiling:
+            raise ValueError(f"{name}: {raw} is out of range (must be below {ceiling:,})")
+        if value < 0 and not negative:
+            raise ValueError(f"{name}: {raw} is negative")
+        return value
 
     def day(self, name: str) -> date:
         raw = self.text(name)
@@ -118,9 +139,11 @@ class _Row:
         raw = self.text(name)
         try:
             value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         except ValueError:
-            raise ValueError(f"{name}: {raw!r} is not an ISO 8601 timestamp") from None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            raise ValueError(f"{name}: {_short(raw)!r} is not an ISO 8601 timestamp") from None
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+            raise ValueError(f"{name}: {raw!r} is outside the years 1 to 9999 once converted to UTC") from None
 
     def provider(self, *, allow_star: bool = False) -> str:
         value = self.text("provider").lower()
@@ -135,6 +158,11 @@ class _Row:
 
 def _bad_date(raw: str) -> date:
     raise ValueError(raw)
+
+
+def _short(raw: str) -> str:
+    """A value for a message: long ones cut."""
+    return raw if len(raw) <= 40 else f"{raw[:20]}…({len(raw)} characters)"
 
 
 def _customer(row: _Row) -> tuple[Any, ...]:
@@ -202,7 +230,7 @@ def _revenue(row: _Row) -> tuple[Any, ...]:
     code = row.text("currency").lower()
     if len(code) != 3 or not code.isalpha():
         raise ValueError(f"currency: {row.text('currency')!r} is not a 3-letter currency code")
-    amount = row.decimal("amount")
+    amount = row.decimal("amount", negative=True)  # credit notes are negative
     assert amount is not None
     try:
         minor = currency.to_minor_units(amount, code)
@@ -215,7 +243,7 @@ def _rate(row: _Row) -> tuple[Any, ...]:
     code = row.text("currency").upper()
     if len(code) != 3 or not code.isalpha():
         raise ValueError(f"currency: {row.text('currency')!r} is not a 3-letter currency code")
-    rate = row.decimal("rate_to_usd")
+    rate = row.decimal("rate_to_usd", ceiling=MAX_RATE)
     if rate is None or rate <= 0:
         raise ValueError("rate_to_usd: must be a positive number")
     return (code, str(rate))
@@ -232,43 +260,124 @@ _PARSERS: dict[str, Callable[[_Row], Any]] = {
 
 
 def parse_file(kind: str, path: Path) -> Parsed:
-    """Parse and validate a canonical CSV file; raise ImportFileError on the first bad line."""
+    """Parse and validate a canonical CSV file whole (all rows in memory); ImportFileError on a bad line."""
     try:
-        content = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        with path.open("rb") as handle:
+            return _whole(kind, iter_batches(kind, text_lines(handle, source=str(path)), source=str(path)))
+    except OSError as exc:
         raise ImportFileError(f"cannot read the file: {exc}", path=str(path)) from exc
-    return parse_text(kind, content, source=str(path))
 
 
 def parse_text(kind: str, content: str, *, source: str = "") -> Parsed:
     """Parse and validate CSV text of `kind`."""
+    lines = io.StringIO(content.removeprefix("\ufeff"), newline="")
+    return _whole(kind, iter_batches(kind, lines, source=source))
+
+
+def _whole(kind: str, batches: Iterator[Parsed]) -> Parsed:
+    whole = Parsed(kind, [], [])
+    for batch in batches:
+        whole.rows.extend(batch.rows)
+        whole.lines.extend(batch.lines)
+    return whole
+
+
+def text_lines(handle: BinaryIO, *, source: str) -> Iterator[str]:
+    """The file's physical lines as text; bytes that are not UTF-8 are named by their line (DESIGN §5)."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(
+                f"byte {raw[exc.start]:#04x} at column {exc.start + 1} is not UTF-8; save the file as UTF-8",
+                path=source,
+                line=number,
+            ) from None
+        yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def iter_batches(kind: str, lines: Iterable[str], *, source: str = "", size: int = BATCH_LINES) -> Iterator[Parsed]:
+    """Validate the CSV lines of `kind` as they come; yield the parsed rows `size` at a time.
+
+    Raises ImportFileError on the first bad line: a caller writing each batch as it comes must do so in
+    one transaction, so that the error leaves nothing of the file behind.
+    """
     if kind not in KINDS:
         raise ImportFileError(f"unknown import kind {kind!r} (one of {', '.join(KINDS)})", path=source)
-    reader = csv.reader(io.StringIO(content, newline=""))
-    header = next(reader, None)
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ImportFileError(_csv_problem(exc), path=source, line=1) from None
     if not header:
         raise ImportFileError("the file is empty: a header row is required", path=source, line=1)
     header = [h.strip() for h in header]
     _check_header(kind, header, source)
     parse = _PARSERS[kind]
-    rows = []
+    totals = _Totals(kind)
+    rows: list[Any] = []
+    numbers: list[int] = []
     first_line: dict[object, tuple[int, bool]] = {}  # key → (line, has a cost) of its first row
-    for line, values in _numbered(reader):
+    for line, values in _numbered(reader, source=source):
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
             raise ImportFileError(f"{len(values)} fields where the header has {len(header)}", path=source, line=line)
-        row = _Row(dict(zip(header, values, strict=True)))
         try:
+            for name, value in zip(header, values, strict=True):
+                if len(value) > MAX_FIELD:
+                    raise ValueError(f"{name}: the field has {len(value):,} characters, over {MAX_FIELD:,} characters")
+                if "\x00" in value:
+                    raise ValueError(f"{name}: the field contains a NUL byte")
+            row = _Row(dict(zip(header, values, strict=True)))
             for name in REQUIRED[kind]:
                 if row.text(name) == "":
                     raise ValueError(f"{name}: a value is required")
             parsed = parse(row)
             _check_repeat(kind, parsed, line=line, first_line=first_line)
-            rows.append(parsed)
+            totals.add(parsed)
         except ValueError as exc:
             raise ImportFileError(str(exc), path=source, line=line) from None
-    return Parsed(kind, rows)
+        rows.append(parsed)
+        numbers.append(line)
+        if len(rows) >= size:
+            yield Parsed(kind, rows, numbers)
+            rows, numbers = [], []
+    if rows:
+        yield Parsed(kind, rows, numbers)
+
+
+class _Totals:
+    """Running sums of a file's counts: rows of one bucket are summed, and no sum may pass 64 bits."""
+
+    _USAGE: tuple[str, ...] = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "requests")
+    _EVENTS: tuple[str, ...] = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.sums = [0] * 5
+
+    def add(self, parsed: object) -> None:
+        if self.kind == "usage":
+            assert isinstance(parsed, tuple)
+            values: tuple[int, ...] = parsed[6:11]
+            names = self._USAGE
+        elif self.kind == "events":
+            assert isinstance(parsed, EventRecord)
+            values = (parsed.input_tokens, parsed.cached_input_tokens, parsed.cache_write_tokens, parsed.output_tokens)
+            names = self._EVENTS
+        else:
+            return
+        for i, value in enumerate(values):
+            self.sums[i] += value
+            if self.sums[i] > MAX_INT64:
+                raise ValueError(f"{names[i]}: the file's total passes a 64-bit integer here")
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a field is longer than {MAX_FIELD:,} characters"
+    return f"unreadable CSV ({exc})"
 
 
 # The key a row may not repeat in one file (last-wins would silently drop the earlier row).
@@ -281,22 +390,17 @@ _UNIQUE: dict[str, Callable[[tuple[Any, ...]], object]] = {
 
 
 def _check_repeat(kind: str, parsed: object, *, line: int, first_line: dict[object, tuple[int, bool]]) -> None:
-    """Reject a repeated key; usage rows of one bucket are summed, but never a cost with an empty one."""
-    if not isinstance(parsed, tuple):  # events: a repeated event_id is written once, by design
+    """Reject a repeated key (customers, mappings, revenue, rates: small files, their keys kept in memory).
+
+    Usage rows of one bucket are summed; whether a bucket mixes a cost with an empty one is checked once the
+    whole file is staged (`ingest`), so that a usage file's keys are never all held in memory.
+    """
+    if not isinstance(parsed, tuple) or kind not in _UNIQUE:  # events: a repeated event_id is written once
         return
-    if kind == "usage":
-        key, costed = parsed[:6], parsed[11] is not None
-        if key in first_line and first_line[key][1] != costed:
-            raise ValueError(
-                f"cost_usd: this bucket repeats line {first_line[key][0]}, one with a cost and one without; "
-                "give every row of a bucket its cost, or none"
-            )
-        first_line.setdefault(key, (line, costed))
-    elif kind in _UNIQUE:
-        unique = _UNIQUE[kind](parsed)
-        if unique in first_line:
-            raise ValueError(f"{unique!r} repeats line {first_line[unique][0]}: each may appear once in a file")
-        first_line[unique] = (line, False)
+    unique = _UNIQUE[kind](parsed)
+    if unique in first_line:
+        raise ValueError(f"{unique!r} repeats line {first_line[unique][0]}: each may appear once in a file")
+    first_line[unique] = (line, False)
 
 
 class _LineReader(Protocol):
@@ -305,10 +409,17 @@ class _LineReader(Protocol):
     def __iter__(self) -> Iterator[list[str]]: ...
 
 
-def _numbered(reader: _LineReader) -> Iterator[tuple[int, list[str]]]:
+def _numbered(reader: _LineReader, *, source: str) -> Iterator[tuple[int, list[str]]]:
     # The physical line a record starts on (a quoted field may span lines).
     previous_end = 1
-    for values in reader:
+    records = iter(reader)
+    while True:
+        try:
+            values = next(records)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ImportFileError(_csv_problem(exc), path=source, line=previous_end + 1) from None
         yield previous_end + 1, values
         previous_end = reader.line_num
 

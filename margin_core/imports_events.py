@@ -87,7 +87,7 @@ def _typed(fields: pl.DataFrame, header: list[str]) -> pl.DataFrame | None:
     shift = sign * (offset.str.slice(1, 2).cast(pl.Int64) * 60 + offset.str.slice(4, 2).cast(pl.Int64))
     day = (local.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False) + pl.duration(minutes=shift)).dt.date()
     cost = text["cost_usd"]
-    whole = cost.str.extract(r"^(\d*)").replace("", "0").cast(pl.Int64)
+    whole = cost.str.extract(r"^(\d*)").replace("", "0").cast(pl.Int64, strict=False)
     fraction = cost.str.extract(r"\.(\d+)$").fill_null("")
     # micro-dollars rounded half-even on the decimal digits, never through a float (DESIGN §3)
     kept = (fraction + "000000").str.head(6).cast(pl.Int64)
@@ -114,6 +114,11 @@ def _typed(fields: pl.DataFrame, header: list[str]) -> pl.DataFrame | None:
     )
     if batch.select(pl.any_horizontal(pl.all().is_null())).to_series().any():
         return None  # a timestamp or a number polars could not read as the exact parser would: let it decide
+    out_of_bounds = fields.select(
+        (day.dt.year() < 1).any() | (day.dt.year() > 9999).any() | (whole.abs() >= 10**12).any()
+    ).item()
+    if out_of_bounds:
+        return None  # a day outside years 1 to 9999 in UTC, or a cost of 10^12 dollars or more: the bounds' rules
     return _with_keys(batch)
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Engine
 
 from margin_core import currency, fx, imports, schemas
 from margin_core.errors import DemoWorkspaceError, ImportFileError
-from margin_core.store import repo
-from margin_core.store.events import events_frame, ingest_frame, usd_to_micros
+from margin_core.store import repo, staging
+from margin_core.store.db import begin_write, bulk_cache
+from margin_core.store.events import events_frame, ingest_frame, ingest_on, usd_to_micros
 
 DEMO_MESSAGE = (
     "this store holds the demo workspace; real data is never mixed into it. Clear it first on the "
@@ -26,13 +29,21 @@ def ensure_not_demo(connection: Connection) -> None:
 
 
 def import_file(engine: Engine, kind: str, path: Path) -> int:
-    """Validate the whole file, then write it in one transaction; return the rows written."""
-    if kind == "events":
+    """Validate and write the file in batches, in one transaction: a bad line anywhere writes nothing.
+
+    The file is read as it is written, so memory stays bounded whatever its size (DESIGN §5).
+    """
+    if kind == "events":  # the canonical events CSV through polars, else the row parser decides
         written = _import_events_columnar(engine, path)
         if written is not None:
             return written
-    parsed = imports.parse_file(kind, path)
-    return write_parsed(engine, parsed)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ImportFileError(f"cannot read the file: {exc}", path=str(path)) from exc
+    with handle:
+        lines = imports.text_lines(handle, source=str(path))
+        return write_batches(engine, kind, imports.iter_batches(kind, lines, source=str(path)), source=str(path))
 
 
 def _import_events_columnar(engine: Engine, path: Path) -> int | None:
@@ -50,17 +61,62 @@ def _import_events_columnar(engine: Engine, path: Path) -> int | None:
 
 def write_parsed(engine: Engine, parsed: imports.Parsed) -> int:
     """Write a parsed import (refused in a demo store)."""
-    with engine.connect() as connection:
+    return write_batches(engine, parsed.kind, iter([parsed]))
+
+
+def write_batches(engine: Engine, kind: str, batches: Iterator[imports.Parsed], *, source: str = "") -> int:
+    """Write batches of parsed rows of `kind` in one transaction; an error raised by `batches` (a bad
+    line found further on) rolls every earlier batch back. Refused in a demo store."""
+    with engine.begin() as connection, bulk_cache(connection, small=kind != "events"):
+        begin_write(connection)  # SQLite: take the write lock now, not halfway through the file
         ensure_not_demo(connection)
-    if parsed.kind == "events":
-        with engine.begin() as connection:
-            repo.set_setting(connection, "workspace_kind", "own")
-        return ingest_frame(engine, events_frame(parsed.rows)) if parsed.rows else 0
-    with engine.begin() as connection:
-        count = _write(connection, parsed)
+        writer = _BatchWriter(connection, kind, source=source)
+        for batch in batches:
+            writer.write(batch)
+        count = writer.finish()
         repo.set_setting(connection, "workspace_kind", "own")
         repo.bump_version(connection)
     return count
+
+
+class _BatchWriter:
+    """Writes one import's batches into the open transaction."""
+
+    def __init__(self, connection: Connection, kind: str, *, source: str) -> None:
+        self.connection, self.kind, self.source = connection, kind, source
+        self.count = 0
+        self._rates: dict[str, Decimal] | None = None
+        if kind == "usage":
+            staging.start_usage(connection)
+
+    def write(self, batch: imports.Parsed) -> None:
+        rows = batch.rows
+        if not rows:
+            return
+        if self.kind == "events":
+            self.count += ingest_on(self.connection, events_frame(rows))
+        elif self.kind == "usage":
+            lines = batch.lines or range(2, len(rows) + 2)
+            staging.stage_usage(self.connection, usage_rows(rows, lines=lines))
+        elif self.kind == "revenue":
+            if self._rates is None:
+                self._rates = repo.read_exchange_rates(self.connection)
+            self.count += _write_revenue(self.connection, rows, self._rates)
+        else:
+            self.count += _write(self.connection, imports.Parsed(self.kind, rows))
+
+    def finish(self) -> int:
+        if self.kind != "usage":
+            return self.count
+        mixed = staging.mixed_cost_bucket(self.connection)
+        if mixed is not None:
+            raise ImportFileError(
+                f"cost_usd: this bucket repeats line {mixed[1]}, one with a cost and one without; "
+                "give every row of a bucket its cost, or none",
+                path=self.source,
+                line=mixed[0],
+            )
+        return staging.merge_usage(self.connection)
 
 
 def _write(connection: Connection, parsed: imports.Parsed) -> int:
@@ -71,28 +127,46 @@ def _write(connection: Connection, parsed: imports.Parsed) -> int:
         return repo.upsert_mappings(connection, rows)
     if parsed.kind == "rates":
         return fx.save_rates(connection, rows)
-    if parsed.kind == "usage":
-        return repo.upsert_usage(connection, usage_frame(rows))
-    if parsed.kind == "revenue":
-        table = repo.read_exchange_rates(connection)
-        lines = [
-            (
-                source_id,
-                "csv",
-                customer_id,
-                start,
-                end,
-                amount,
-                code,
-                currency.usd_cents(amount, code, table=table),
-                None,
-                "",
-                "",
-            )
-            for customer_id, source_id, start, end, amount, code in rows
-        ]
-        return repo.upsert_revenue(connection, lines)
     raise AssertionError(parsed.kind)
+
+
+def _write_revenue(connection: Connection, rows: list[Any], table: dict[str, Decimal]) -> int:
+    lines = [
+        (
+            source_id,
+            "csv",
+            customer_id,
+            start,
+            end,
+            amount,
+            code,
+            currency.usd_cents(amount, code, table=table),
+            None,
+            "",
+            "",
+        )
+        for customer_id, source_id, start, end, amount, code in rows
+    ]
+    return repo.upsert_revenue(connection, lines)
+
+
+def usage_rows(rows: list[tuple[object, ...]], *, lines: Sequence[int]) -> list[tuple[object, ...]]:
+    """Canonical usage rows as staged rows: (line, *USAGE_KEY, *USAGE_VALUES)."""
+    # canonical order: ... cache_write_tokens, output_tokens, requests, cost_usd; the store's puts the
+    # 1-hour cache writes (none in a CSV) before output_tokens
+    return [
+        (
+            line,
+            *row[:9],
+            0,
+            row[9],
+            row[10],
+            usd_to_micros(row[11]) if isinstance(row[11], Decimal) else 0,
+            "reported" if row[11] is not None else "estimated",
+            "csv",
+        )
+        for line, row in zip(lines, rows, strict=True)
+    ]
 
 
 def usage_frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
@@ -124,6 +198,7 @@ def import_provider_exports(engine: Engine, paths: list[Path]) -> int:
     """Import OpenAI/Anthropic dashboard exports: give a period's usage and cost files together, so the
     reported dollars are split over the usage rows as a sync would (DESIGN §4.2); all or nothing."""
     from connectors import provider_exports
+    from connectors._csv_rows import decode
     from connectors._merge import usage_key
     from connectors.errors import PayloadError
     from connectors.records import ProviderFetch
@@ -133,10 +208,10 @@ def import_provider_exports(engine: Engine, paths: list[Path]) -> int:
     seen: dict[tuple[object, ...], Path] = {}  # each bucket's file: overlapping exports would count twice
     for path in paths:
         try:
-            fetched = provider_exports.parse_export(path.read_text(encoding="utf-8-sig"))
+            fetched = provider_exports.parse_export(decode(path.read_bytes(), source=path.name))
         except PayloadError as exc:
             raise ImportFileError(str(exc), path=str(path)) from exc
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise ImportFileError(f"cannot read the file: {exc}", path=str(path)) from exc
         buckets: list[tuple[object, ...]] = [("usage", *usage_key(u)) for u in fetched.usage]
         buckets += [("cost", c.provider, c.day, c.project_id, c.api_key_id) for c in fetched.costs]

@@ -11,10 +11,31 @@ import polars as pl
 from margin_core.engine import revenue
 from margin_core.workspace import Workspace
 
+# OWASP's rule against CSV formula injection (DESIGN §5): a text cell a spreadsheet would read as a formula.
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"  # printed money and counts, "-12.34": left as they are
+
 
 def to_csv(frame: pl.DataFrame) -> str:
-    """CSV with a header; null is the empty field."""
-    return frame.write_csv()
+    """CSV with a header; null is the empty field. The one CSV writer of the CLI and the app.
+
+    A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so no
+    spreadsheet runs it (customer names come from outside); numbers, printed or not, are never changed.
+    """
+    return defuse_formulas(frame).write_csv()
+
+
+def defuse_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with DESIGN §5's formula-injection rule applied to its text columns."""
+    text = [name for name, dtype in frame.schema.items() if dtype in (pl.String, pl.Categorical) or dtype == pl.Enum]
+    if not text:
+        return frame
+    return frame.with_columns(_defused(pl.col(name).cast(pl.String)).alias(name) for name in text)
+
+
+def _defused(cell: pl.Expr) -> pl.Expr:
+    risky = cell.str.contains(_FORMULA_START) & ~cell.str.contains(_PLAIN_NUMBER)
+    return pl.when(risky).then(pl.lit("'") + cell).otherwise(cell)
 
 
 def to_json(frame: pl.DataFrame) -> str:

@@ -13,7 +13,10 @@ from margin_core.engine.cost_join import allocate_reported_cost
 from margin_core.store.events import usd_to_micros
 
 # The reported-cost grain of each provider (DESIGN §4.2); OpenRouter's usage carries its own dollars.
-_COUNTS = (
+COST_GRAIN = {"openai": ["day", "provider", "project_id", "api_key_id"], "anthropic": ["day", "provider", "project_id"]}
+
+
+TOKEN_AND_COUNT_COLUMNS = (
     "input_tokens",
     "cached_input_tokens",
     "cache_write_tokens",
@@ -22,7 +25,6 @@ _COUNTS = (
     "requests",
     "web_search_requests",
 )
-COST_GRAIN = {"openai": ["day", "provider", "project_id", "api_key_id"], "anthropic": ["day", "provider", "project_id"]}
 
 
 def usage_rows(fetched: ProviderFetch, *, source: str) -> pl.DataFrame:
@@ -45,11 +47,12 @@ def usage_rows(fetched: ProviderFetch, *, source: str) -> pl.DataFrame:
             "web_search_requests": [r.web_search_requests for r in records],
             "reported_micros": [None if r.cost_usd is None else usd_to_micros(r.cost_usd) for r in records],
         },
-        # Typed even when empty: a window without usage is a normal sync (DESIGN §4.7).
+        # every dtype given: a window without usage (DESIGN §4.7), or a cost export imported without its usage
+        # export, has no usage rows at all
         schema_overrides={
             "day": pl.Date,
             **dict.fromkeys(("provider", "model", "api_key_id", "project_id", "user_id"), pl.String),
-            **dict.fromkeys(_COUNTS, pl.Int64),
+            **dict.fromkeys(TOKEN_AND_COUNT_COLUMNS, pl.Int64),
             "reported_micros": pl.Int64,
         },
     )

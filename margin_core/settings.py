@@ -25,6 +25,11 @@ BASE_URL_ENV = {
 }
 
 
+def app_password() -> str | None:
+    """`MARGIN_APP_PASSWORD`: when set, every page of the app asks for it first (DESIGN §8)."""
+    return os.environ.get("MARGIN_APP_PASSWORD") or None
+
+
 def database_url() -> str:
     """`MARGIN_DATABASE_URL`, else the embedded SQLite store under data/."""
     return os.environ.get("MARGIN_DATABASE_URL") or DEFAULT_DATABASE_URL

@@ -3,12 +3,14 @@ fresh the data is (naming a source that is stale or whose last sync failed)."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import date, timedelta
 
 import streamlit as st
 
 from margin_core import app_actions, settings
 from pages import _data
+from pages._text import escape_markdown
 
 PRESETS = {
     "Last 7 days": 7,
@@ -61,24 +63,34 @@ def _freshness(version: int, url: str, today: date) -> tuple[str, str]:
     return app_actions.data_freshness(_data.engine(), today=today)
 
 
-def _plain(text: str) -> str:
-    """Text from outside (provider error messages) shown as text: every ASCII punctuation mark escaped."""
-    return "".join(
-        f"\\{char}" if char.isascii() and not char.isalnum() and not char.isspace() else char for char in text
-    )
-
-
 def _freshness_notice(version: int) -> None:
     """One line on every page: how fresh the data is; a warning naming stale or failing sources."""
     level, message = _freshness(version, settings.database_url(), app_actions.today_utc())
     if level == "warning":  # in the page itself, where it is seen
-        st.warning(_plain(message), icon=":material/sync_problem:")
+        st.warning(escape_markdown(message), icon=":material/sync_problem:")
     else:  # all fresh (or nothing connected yet): a quiet line in the sidebar
-        st.sidebar.caption(f":material/update: {_plain(message)}")
+        st.sidebar.caption(f":material/update: {escape_markdown(message)}")
+
+
+def _password_gate() -> None:
+    """With MARGIN_APP_PASSWORD set, nothing renders and nothing runs until this session typed it (DESIGN §8)."""
+    expected = settings.app_password()
+    if expected is None or st.session_state.get("margin_unlocked"):
+        return
+    st.title("Margin")
+    typed = st.text_input("Password", type="password", key="margin_password")
+    if typed and hmac.compare_digest(typed.encode(), expected.encode()):  # constant time
+        st.session_state["margin_unlocked"] = True
+        del st.session_state["margin_password"]
+        st.rerun()
+    if typed:
+        st.error("Wrong password.")
+    st.stop()
 
 
 def frame() -> tuple[date, date]:
     """Draw the shared frame; return the period as a half-open range [start, end)."""
+    _password_gate()  # first: a locked session sees and runs nothing else
     _leave_legacy_layout()
     # app.py sets this too; a page run on its own (AppTest reruns, a deep link right after a server start)
     # must still be wide.

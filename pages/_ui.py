@@ -1,4 +1,4 @@
-"""Small drawing helpers shared by pages: metric deltas and headers."""
+"""Small drawing helpers shared by pages: metric deltas and headers; `escape_markdown` (pages._text) re-exported."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import streamlit as st
 
 from margin_core import app_actions, insights
 from pages._frame import period_text
+from pages._text import escape_markdown as escape_markdown  # re-exported: pages call it from here
 
 
 def header(title: str, start: date, end: date, *, what: str, period: bool = True) -> None:

@@ -6,7 +6,7 @@ from margin_core import app_actions
 from margin_core.errors import MarginError
 from pages import _data, _tables
 from pages._frame import frame
-from pages._ui import header
+from pages._ui import escape_markdown, header
 
 start, end = frame()
 version = _data.version()
@@ -14,11 +14,11 @@ engine = _data.engine()
 header("Connections", start, end, what="admin keys are encrypted at rest and only ever shown masked", period=False)
 
 if flash := st.session_state.pop("connections_flash", None):
-    st.success(flash, icon=":material/check_circle:")
+    st.success(escape_markdown(flash), icon=":material/check_circle:")
 if cleared := st.session_state.pop("connections_clear_key", None):
     st.session_state[f"connections_{cleared}_key"] = ""  # the pasted key leaves the page once saved
 for message in st.session_state.pop("connections_errors", []):
-    st.error(message, icon=":material/error:")
+    st.error(escape_markdown(message), icon=":material/error:")
 
 HELP = {
     "openai": "An OpenAI **admin** key (`sk-admin-…`), from Organization settings → Admin keys.",
@@ -35,12 +35,15 @@ returned = st.query_params.to_dict()
 if "code" in returned or "error" in returned:
     st.query_params.clear()
     if "error" in returned:
-        st.error(f"Stripe did not connect: {returned.get('error_description') or returned['error']}")
+        # Anyone can craft this address: its text is shown only when it answers this app's own request.
+        if app_actions.connect_state_matches(engine, returned.get("state", "")):
+            reason = returned.get("error_description") or returned["error"]
+            st.error(f"Stripe did not connect: {escape_markdown(reason)}", icon=":material/error:")
     else:
         try:
             app_actions.finish_connect(engine, code=returned["code"], state=returned.get("state", ""))
         except MarginError as exc:
-            st.error(f"Stripe did not connect: {exc}", icon=":material/error:")
+            st.error(f"Stripe did not connect: {escape_markdown(exc)}", icon=":material/error:")
         else:
             st.success("Stripe is connected with read-only access. Sync it when you are ready.")
 demo = _data.is_demo(version)
@@ -167,12 +170,12 @@ for kind in app_actions.PROVIDERS:
                     st.session_state["connections_flash"] = f"{check.message} Saved (encrypted)."
                     st.rerun()
                 else:
-                    st.error(f"Not saved: {check.message}")
+                    st.error(f"Not saved: {escape_markdown(check.message)}")
         saved = row["source"] == "saved"
         if b2.button("Test saved key", key=f"connections_{kind}_test", disabled=not saved, icon=":material/task_alt:"):
             key = app_actions.saved_key(engine, kind)
             check = app_actions.check_key(kind, key) if key else app_actions.ConnectionCheck(False, "No key saved.")
-            (st.success if check.ok else st.error)(check.message)
+            (st.success if check.ok else st.error)(escape_markdown(check.message))
         if b3.button(
             "Sync now",
             key=f"connections_{kind}_sync",
@@ -186,4 +189,4 @@ for kind in app_actions.PROVIDERS:
             st.session_state["connections_flash"] = f"{row['name']} key removed; the data already synced stays."
             st.rerun()
         if row["last_error"]:
-            st.caption(f"Last error: {row['last_error']}")
+            st.caption(f"Last error: {escape_markdown(row['last_error'])}")

@@ -7,7 +7,7 @@ from margin_core import app_actions, insights, whatif
 from margin_core.reports import ReportKind
 from pages import _charts, _data, _tables
 from pages._frame import frame
-from pages._ui import header
+from pages._ui import escape_markdown, header
 
 start, end = frame()
 version = _data.version()
@@ -133,8 +133,12 @@ if dimension == "feature":
         )
         revenue = int(candidates.filter(pl.col("feature") == feature)["revenue_micros"].sum())
         s1, s2, s3, s4 = st.columns(4)
-        s1.metric("LLM cost now", insights.usd_text(switch.cost_micros), help=", ".join(switch.models_now) or None)
-        s2.metric(f"On {model}", insights.usd_text(switch.new_cost_micros))
+        s1.metric(
+            "LLM cost now",
+            insights.usd_text(switch.cost_micros),
+            help=escape_markdown(", ".join(switch.models_now)) or None,
+        )
+        s2.metric(f"On {escape_markdown(model)}", insights.usd_text(switch.new_cost_micros))
         s3.metric("Saving", insights.usd_text(switch.saving_micros))
         s4.metric(
             "Feature margin after",
@@ -142,7 +146,8 @@ if dimension == "feature":
             help="The feature's allocated revenue minus its cost on the new model.",
         )
         st.caption(
-            f"{switch.requests:,} requests and {switch.tokens:,} tokens of this period priced at {model}'s list "
-            "prices (price overrides apply). Tokenizers and output lengths differ between models: an estimate."
-            + ("" if switch.priced else f" {model} has no price on some days; those days count $0.")
+            f"{switch.requests:,} requests and {switch.tokens:,} tokens of this period priced at "
+            f"{escape_markdown(model)}'s list prices (price overrides apply). Tokenizers and output lengths differ "
+            "between models: an estimate."
+            + ("" if switch.priced else f" {escape_markdown(model)} has no price on some days; those days count $0.")
         )

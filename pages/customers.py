@@ -8,7 +8,7 @@ import streamlit as st
 from margin_core import app_actions, insights
 from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
-from pages._ui import header, money, pct
+from pages._ui import escape_markdown, header, money, pct
 
 start, end = frame()
 version = _data.version()
@@ -103,7 +103,7 @@ if st.button("Open the customer page", icon=":material/person:", key="customers_
     st.switch_page("pages/customer.py")
 row = real.filter(pl.col("customer_id") == customer_id).row(0, named=True)
 d1, d2, d3, d4, d5 = st.columns(5)
-d1.metric("Revenue", money(row["revenue_micros"]), help=f"Tier: {row['tier'] or '—'}")
+d1.metric("Revenue", money(row["revenue_micros"]), help=f"Tier: {escape_markdown(row['tier'] or '—')}")
 d2.metric("LLM cost", money(row["cost_micros"]))
 d3.metric("Gross margin", pct(row["margin_pct"]), help=f"{money(row['margin_micros'])} · {row['status']}")
 d4.metric("Requests", f"{row['requests']:,}")

@@ -10,14 +10,14 @@ from margin_core import app_actions, imports, reports
 from margin_core.errors import DemoWorkspaceError, MarginError
 from pages import _data, _tables
 from pages._frame import frame
-from pages._ui import header
+from pages._ui import escape_markdown, header
 
 start, end = frame()
 version = _data.version()
 header("Import & export", start, end, what="canonical CSV files in, every report out")
 
 if flash := st.session_state.pop("import_flash", None):
-    st.success(flash, icon=":material/check_circle:")
+    st.success(escape_markdown(flash), icon=":material/check_circle:")
 
 DESCRIPTIONS = {
     "customers": "Customers with their plan (tier), segment and region; extra `meta_*` columns become metadata.",
@@ -37,7 +37,7 @@ st.code(",".join(imports.COLUMNS[kind]) + (",meta_…" if kind in imports.META_K
 upload = st.file_uploader(f"{kind.capitalize()} CSV", type=["csv"], key="import_file")
 pasted = st.text_area("…or paste the CSV text", key="import_paste", height=120)
 if st.button("Import", key="import_go", type="primary", icon=":material/upload:"):
-    content = upload.getvalue().decode("utf-8-sig") if upload is not None else pasted
+    content = upload.getvalue() if upload is not None else pasted  # bytes: not UTF-8 is named by line
     source = upload.name if upload is not None else "pasted text"
     if not content.strip():
         st.error("Choose a file or paste CSV text first.")
@@ -45,10 +45,10 @@ if st.button("Import", key="import_go", type="primary", icon=":material/upload:"
         try:
             count = app_actions.import_csv(_data.engine(), kind, content, source=source)
         except DemoWorkspaceError as exc:
-            st.error(f"Not imported: {exc}", icon=":material/science:")
+            st.error(f"Not imported: {escape_markdown(exc)}", icon=":material/science:")
             st.session_state["import_offer_clear"] = True
         except MarginError as exc:
-            st.error(f"Not imported — nothing was written. {exc}", icon=":material/error:")
+            st.error(f"Not imported — nothing was written. {escape_markdown(exc)}", icon=":material/error:")
         else:
             st.session_state["import_flash"] = f"Imported {count:,} {kind} row(s) from {source}."
             st.rerun()

@@ -7,14 +7,14 @@ from margin_core import app_actions
 from margin_core.errors import MarginError
 from pages import _data, _notes, _tables
 from pages._frame import frame
-from pages._ui import header, money, pct
+from pages._ui import escape_markdown, header, money, pct
 
 start, end = frame()
 version = _data.version()
 header("Mapping", start, end, what="map provider keys, projects and users to customers")
 
 if flash := st.session_state.pop("mapping_flash", None):
-    st.success(flash, icon=":material/check_circle:")
+    st.success(escape_markdown(flash), icon=":material/check_circle:")
 
 unattributed = _data.report(version, "unattributed", start, end)
 customers = _data.customers(version, start, end)
@@ -101,7 +101,7 @@ else:
                     customer_id=customer,
                 )
             except MarginError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(exc))
             else:
                 st.session_state["mapping_flash"] = (
                     f"Mapped {row['value']} to {customer_names[customer]}: {money(row['cost_micros'])} of this "
@@ -155,7 +155,7 @@ pasted = st.text_area(
     placeholder="provider,dimension,value,customer_id\n*,api_key_id,key_123,cus_abc",
 )
 if st.button("Import mappings", key="mapping_import", icon=":material/upload:"):
-    content = upload.getvalue().decode("utf-8-sig") if upload is not None else pasted
+    content = upload.getvalue() if upload is not None else pasted  # bytes: not UTF-8 is named by line
     if not content.strip():
         st.error("Choose a file or paste CSV text first.")
     else:
@@ -164,7 +164,7 @@ if st.button("Import mappings", key="mapping_import", icon=":material/upload:"):
                 _data.engine(), "mappings", content, source=upload.name if upload is not None else "pasted text"
             )
         except MarginError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(escape_markdown(exc), icon=":material/error:")
         else:
             st.session_state["mapping_flash"] = f"Imported {count} mapping(s)."
             st.rerun()

@@ -9,7 +9,7 @@ from margin_core import app_actions
 from margin_core.app_actions import founder
 from pages import _charts, _data, _notes, _tables
 from pages._frame import frame
-from pages._ui import delta_pct, delta_pts, header, money, pct
+from pages._ui import delta_pct, delta_pts, escape_markdown, header, money, pct
 
 start, end = frame()
 version = _data.version()
@@ -136,8 +136,8 @@ if not found:
     st.caption("Nothing unusual in this period.")
 for column, insight in zip(st.columns(max(len(found), 1)), found, strict=False):
     with column.container(border=True):
-        st.markdown(f"**{insight.title}**")
-        st.write(insight.text)
+        st.markdown(f"**{escape_markdown(insight.title)}**")  # names and features come from outside
+        st.markdown(escape_markdown(insight.text))
 
 st.subheader("Data freshness")
 fresh = _data.freshness(version)

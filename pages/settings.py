@@ -8,7 +8,7 @@ from margin_core.app_actions import founder
 from margin_core.errors import MarginError
 from pages import _data, _tables
 from pages._frame import frame
-from pages._ui import header
+from pages._ui import escape_markdown, header
 
 start, end = frame()
 version = _data.version()
@@ -16,7 +16,7 @@ engine = _data.engine()
 header("Settings", start, end, what="how margins are judged and converted")
 
 if flash := st.session_state.pop("settings_flash", None):
-    st.success(flash, icon=":material/check_circle:")
+    st.success(escape_markdown(flash), icon=":material/check_circle:")
 
 values = app_actions.read_settings(engine)
 current_threshold = float(values.get("break_even_pct", "20"))
@@ -68,7 +68,7 @@ with st.form("settings_form"):
         try:
             app_actions.save_settings(engine, break_even_pct=threshold, allocation_basis=basis)
         except MarginError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             st.session_state["settings_flash"] = "Saved: every report now uses the new rules."
             st.rerun()
@@ -93,7 +93,7 @@ if r3.button("Save rate", key="settings_rate_save", icon=":material/currency_exc
     try:
         app_actions.save_exchange_rates(engine, [(code, rate)])
     except MarginError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
     else:
         st.session_state["settings_flash"] = f"Saved {code.upper()} = {rate} USD; revenue reconverted."
         st.rerun()
@@ -162,7 +162,7 @@ with st.form("settings_override_form", clear_on_submit=True):
                 engine, provider=o_provider or "", model=o_model or "", effective_from=o_from, per_mtok=o_rates
             )
         except MarginError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             st.session_state["settings_flash"] = f"Override saved: {o_model} from {o_from}."
             st.rerun()

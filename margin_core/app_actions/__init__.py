@@ -62,7 +62,7 @@ from margin_core.app_actions.store import (
     store_version,
     workspace_label,
 )
-from margin_core.app_actions.stripe_connect import connect_url, finish_connect
+from margin_core.app_actions.stripe_connect import connect_state_matches, connect_url, finish_connect
 from margin_core.app_actions.views import (
     STATUSES,
     cost_by_day,
@@ -92,6 +92,7 @@ __all__ = [
     "check_key",
     "choose_granularity",
     "clear_demo",
+    "connect_state_matches",
     "connect_url",
     "connections",
     "cost_by_day",

@@ -4,6 +4,7 @@ rates, mappings, CSV imports and the demo workspace. Every write bumps the store
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, Engine, text
 from margin_core import demo, fx, imports, ingest, reports, settings
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.errors import ConfigError
+from margin_core.sdk.spool import replay_store_spool
 from margin_core.store import db, repo
 from margin_core.workspace import Workspace, load_workspace
 
@@ -25,6 +27,8 @@ StoreHandle: TypeAlias = Engine
 def app_engine() -> Engine:
     """The app's engine (MARGIN_DATABASE_URL or data/margin.db); an empty store gets the demo workspace."""
     engine = db.shared_engine()
+    # Events an SDK process spooled for this store (DESIGN §6); first, so they are never mixed into a demo.
+    replay_store_spool(engine)
     demo.ensure_demo(engine)
     return engine
 
@@ -141,10 +145,15 @@ def delete_mapping(engine: Engine, *, provider: str, dimension: str, value: str)
     )
 
 
-def import_csv(engine: Engine, kind: str, content: str, *, source: str) -> int:
-    """Validate a canonical CSV whole, then write it (refused in the demo workspace); rows written."""
-    parsed = imports.parse_text(kind, content, source=source)
-    return ingest.write_parsed(engine, parsed)
+def import_csv(engine: Engine, kind: str, content: str | bytes, *, source: str) -> int:
+    """Validate and write a canonical CSV, all or nothing (refused in the demo workspace); rows written.
+
+    An uploaded file comes as bytes: read line by line, so bytes that are not UTF-8 are named by line.
+    """
+    if isinstance(content, str):
+        return ingest.write_parsed(engine, imports.parse_text(kind, content, source=source))
+    lines = imports.text_lines(io.BytesIO(content), source=source)
+    return ingest.write_batches(engine, kind, imports.iter_batches(kind, lines, source=source), source=source)
 
 
 # --- demo --------------------------------------------------------------------------------------------

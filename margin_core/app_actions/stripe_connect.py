@@ -35,6 +35,20 @@ def connect_url(engine: Engine) -> str | None:
     )
 
 
+def connect_state_matches(engine: Engine, state: str) -> bool:
+    """True when `state` answers this app's pending "Connect with Stripe" request (then used up).
+
+    An error sent back by Stripe carries the state too; without a match the address was made by someone
+    else, and nothing of it is shown (DESIGN §7).
+    """
+    with engine.begin() as connection:
+        expected = repo.read_settings(connection).get(STATE_KEY)
+        if not expected or not state or not random_tokens.compare_digest(expected, state):
+            return False
+        repo.set_setting(connection, STATE_KEY, "")  # single use, like a successful return
+    return True
+
+
 def finish_connect(engine: Engine, *, code: str, state: str) -> None:
     """Check the returned state, trade the code for the account's read-only token and save it."""
     connect = settings.stripe_connect()

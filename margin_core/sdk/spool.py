@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.records import EventRecord
 from margin_core.sdk.usage import to_decimal
+from margin_core.sdk.validate import problem
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 try:
     import fcntl
@@ -49,8 +54,8 @@ def encode(record: EventRecord) -> dict[str, Any]:
 
 
 def decode(row: dict[str, Any]) -> EventRecord:
-    """The record `encode` wrote."""
-    return EventRecord(
+    """The record `encode` wrote; ValueError for one the store could not take (validate.problem)."""
+    record = EventRecord(
         event_id=str(row["event_id"]),
         ts=datetime.fromisoformat(row["ts"]),
         customer_id=str(row["customer_id"]),
@@ -67,6 +72,10 @@ def decode(row: dict[str, Any]) -> EventRecord:
         latency_ms=None if row.get("latency_ms") is None else int(row["latency_ms"]),
         metadata={str(k): str(v) for k, v in (row.get("metadata") or {}).items()},
     )
+    reason = problem(record)
+    if reason is not None:
+        raise ValueError(reason)
+    return record
 
 
 class Spool:
@@ -77,22 +86,25 @@ class Spool:
         self.pending = path.exists() and path.stat().st_size > 0  # left over by an earlier process
 
     @contextmanager
-    def _locked(self) -> Iterator[int]:
+    def _locked(self, wait: float | None = None) -> Iterator[int]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # customer ids inside: owner only
         try:
             if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                _lock(fd, wait)
             yield fd
         finally:
             os.close(fd)  # closing releases the lock
 
-    def append(self, records: Sequence[EventRecord]) -> None:
-        """Append the records and fsync, so they survive a crash of this process."""
+    def append(self, records: Sequence[EventRecord], *, wait: float | None = None) -> None:
+        """Append the records and fsync, so they survive a crash of this process.
+
+        `wait` bounds the wait for another holder of the lock (TimeoutError after it); None waits.
+        """
         if not records:
             return
         payload = "".join(json.dumps(encode(r), separators=(",", ":")) + "\n" for r in records).encode()
-        with self._locked() as fd:
+        with self._locked(wait) as fd:
             end = os.lseek(fd, 0, os.SEEK_END)
             # A crash mid-line leaves no newline: start on a fresh line so only that line is lost.
             if end and os.pread(fd, 1, end - 1) != b"\n":
@@ -116,13 +128,52 @@ class Spool:
 
     def _read(self, fd: int, *, size: int) -> Iterator[EventRecord]:
         data = os.pread(fd, size, 0) if size else b""
-        bad = 0
+        bad, reason = 0, ""
         for line in data.splitlines():
             if not line.strip():
                 continue
             try:
                 yield decode(json.loads(line))
-            except (ValueError, KeyError, TypeError):
-                bad += 1  # a line torn by a crash mid-append
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
+                bad += 1  # a line torn by a crash mid-append, or an event the store cannot take
+                reason = str(exc)
         if bad:
-            logger.warning("margin sdk: skipped %d unreadable line(s) in spool %s", bad, self.path)
+            logger.warning("margin sdk: skipped %d unreadable line(s) in spool %s (%s)", bad, self.path, reason)
+
+
+def _lock(fd: int, wait: float | None) -> None:
+    if wait is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the spool is locked by another writer") from None
+            time.sleep(0.05)
+
+
+def replay_store_spool(engine: Engine) -> int:
+    """Write the events the SDK spooled for this store (its default spool); return how many were replayed.
+
+    The app and the CLI call this when they open the store (DESIGN §6), so events spooled by an SDK process
+    that has since ended are not left waiting for a later SDK process. A stat when there is nothing to do;
+    a failure is logged and never stops the caller (the spool stays for the next try).
+    """
+    from margin_core.sdk.tracker import default_spool_path
+    from margin_core.store import events
+
+    path = default_spool_path(engine.url.render_as_string(hide_password=False))
+    try:
+        if not path.exists() or path.stat().st_size == 0:
+            return 0
+        count = Spool(path).replay(lambda records: events.ingest_events(engine, records))
+    except Exception:
+        logger.warning("margin: could not replay the SDK spool %s; it is kept for the next start", path, exc_info=True)
+        return 0
+    if count:
+        logger.info("margin: wrote %d event(s) the SDK had spooled in %s", count, path)
+    return count

@@ -26,6 +26,7 @@ from margin_core.sdk.context import CaptureContext, current_scope
 from margin_core.sdk.proxy import ClientProxy
 from margin_core.sdk.spool import Spool
 from margin_core.sdk.usage import NO_TOKENS, to_decimal, tokens_from_any, usage_cost
+from margin_core.sdk.validate import problem
 from margin_core.sdk.writer import BatchWriter
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Tracker:
         self.spool_path = spool_path or default_spool_path(self.database_url)
         self._once = LogOnce(logger)
         self._closed = False
+        self._rejected = 0
         self._writer = BatchWriter(
             self.database_url,
             spool=Spool(self.spool_path),
@@ -171,15 +173,35 @@ class Tracker:
             self._once.warning("record", "margin sdk: could not record an event for %s %s", provider, model)
         return event_id
 
+    @property
+    def rejected(self) -> int:
+        """Events refused as invalid (a token count out of range, a NUL byte…), each logged: never queued."""
+        return self._rejected + self._writer.rejected
+
+    @property
+    def unsaved(self) -> int:
+        """Events accepted but neither in the store nor in the spool (both unavailable): lost at exit."""
+        return self._writer.unsaved()
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until every event queued so far is written (or spooled); False if `timeout` ran out."""
+        """Block until every event queued so far is written (or spooled).
+
+        False if `timeout` ran out, or if some events could be neither written nor spooled (`unsaved`).
+        """
         return self._writer.flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
-        """Write what is queued and stop the writer; later events are dropped (with a warning)."""
+        """Write what is queued and stop the writer; later events are dropped (with a warning).
+
+        False, with an error logged, if the writer did not finish in time or some events could be neither
+        written nor spooled: those are lost when the process ends.
+        """
         self._closed = True
         atexit.unregister(self._drain_at_exit)
-        return self._writer.close(timeout)
+        done = self._writer.close(timeout)
+        if not done:
+            self._report_loss(self._writer.rescue())
+        return done
 
     def __enter__(self) -> Tracker:
         return self
@@ -193,11 +215,18 @@ class Tracker:
         self.close()
 
     def _drain_at_exit(self) -> None:
-        # Bounded, but past SQLite's 10 s busy_timeout, after which a locked store's batch gets spooled.
-        if not self.close(timeout=15.0):
-            logger.error(
-                "margin sdk: the store did not answer at exit; about %d events were not written", self._writer.backlog()
-            )
+        # Waits as long as the writer makes progress (a busy store under several writers is slow, not
+        # gone); once it has made none for 30 s (past SQLite's 10 s busy timeout and a slow first import of the store
+        # modules on a loaded host), what is left is spooled.
+        self._closed = True
+        if not self._writer.close(stall=30.0):
+            self._report_loss(self._writer.rescue())
+
+    def _report_loss(self, lost: int) -> None:
+        if lost:
+            logger.error("margin sdk: %d events could be neither written to the store nor spooled: lost", lost)
+        else:
+            logger.warning("margin sdk: the store did not finish writing; the rest is spooled to %s", self.spool_path)
 
     def _sink(self, call: Call) -> None:
         tokens = call.tokens or NO_TOKENS
@@ -225,5 +254,10 @@ class Tracker:
     def _put(self, record: EventRecord) -> None:
         if self._closed:
             self._once.warning("closed", "margin sdk: the tracker is closed; event dropped", exc_info=False)
+            return
+        reason = problem(record)
+        if reason is not None:  # rejected alone, here: it never reaches a batch, so never blocks the others
+            self._rejected += 1
+            self._once.warning("invalid", "margin sdk: event %s rejected: %s", record.event_id, reason, exc_info=False)
             return
         self._writer.put(record)

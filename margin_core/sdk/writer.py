@@ -7,6 +7,7 @@ is replayed, together with the next batch and in the same transaction, once the 
 
 from __future__ import annotations
 
+import concurrent.futures.thread  # noqa: F401  (see below)
 import logging
 import os
 import threading
@@ -20,9 +21,15 @@ from typing import TYPE_CHECKING
 from connectors.records import EventRecord
 from margin_core.sdk._once import LogOnce
 from margin_core.sdk.spool import Spool
+from margin_core.sdk.validate import problem
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+# The store's modules are imported by the writer thread on its first write, which may be the final drain at
+# exit. Importing `concurrent.futures.thread` (which polars imports) after the interpreter began shutting
+# down raises "can't register atexit after shutdown", and the batch would be spooled instead of written:
+# it is imported now, while that is still allowed.
 
 logger = logging.getLogger(__name__)
 _MAX_HELD = 1_000_000  # events kept in memory when even the spool fails (disk full); beyond: dropped
@@ -58,6 +65,10 @@ class BatchWriter:
         self._once = LogOnce(logger)
         self._next_retry = 0.0
         self.written = 0  # events the store took (counted by ingest_events: new ones only)
+        self.rejected = 0  # invalid events refused alone (validate.problem)
+        self.dropped = 0  # events neither written nor spooled, and no longer held
+        self._inflight: list[EventRecord] = []  # the batch being written right now
+        self._progress_at = time.monotonic()  # when the thread last finished a write or took an event
         self._engine_used: Engine | None = None
         self._stopped = False
         self._thread = self._start()
@@ -87,26 +98,63 @@ class BatchWriter:
         """Events queued and not yet taken by the thread (approximate)."""
         return self._queue.qsize()
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Block until every event queued before this call is written or spooled; False on timeout."""
-        return self._wait(_Marker(), timeout=timeout)
+    def unsaved(self) -> int:
+        """Events accepted but neither in the store nor in the spool: held in memory, or dropped."""
+        return len(self._held) + self.dropped
 
-    def close(self, timeout: float | None = None) -> bool:
-        """Drain the queue, then stop the thread; False if it did not finish within `timeout`."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every event queued before this call is written or spooled.
+
+        False on timeout, or when events are only held in memory (store and spool both unavailable).
+        """
+        return self._wait(_Marker(), timeout=timeout) and not self.unsaved()
+
+    def close(self, timeout: float | None = None, *, stall: float | None = None) -> bool:
+        """Drain the queue, then stop the thread; False if it did not finish within `timeout` (or made no
+        progress for `stall` seconds), or if events could be neither written nor spooled."""
         self._stopped = True
-        finished = self._wait(_Marker(stop=True), timeout=timeout)
+        finished = self._wait(_Marker(stop=True), timeout=timeout, stall=stall)
         if finished:
             self._thread.join(timeout)
-        return finished
+        return finished and not self.unsaved()
 
-    def _wait(self, marker: _Marker, *, timeout: float | None) -> bool:
+    def rescue(self) -> int:
+        """After a close that did not finish: spool what the thread still has; return the events lost.
+
+        The batch being written is spooled too: if its transaction commits after all, its replay is
+        harmless (event ids are de-duplicated), while not spooling it would lose it when the process ends.
+        """
+        left = list(self._inflight or self._held)  # the batch in flight includes the held events
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except Empty:
+                break
+            if not isinstance(item, _Marker):
+                left.append(item)
+        if not left:
+            return self.dropped
+        try:
+            self._spool.append(left, wait=2.0)
+        except Exception:
+            logger.exception("margin sdk: cannot write the spool %s", self._spool.path)
+            return self.dropped + len(left)
+        self._held = []
+        return self.dropped
+
+    def _wait(self, marker: _Marker, *, timeout: float | None, stall: float | None = None) -> bool:
         if not self._thread.is_alive():
             return False
         self._queue.put(marker)
         deadline = None if timeout is None else time.monotonic() + timeout
         # Wait in slices: if the thread died, nobody would ever set `done`.
         while not marker.done.wait(0.1):
-            if not self._thread.is_alive() or (deadline is not None and time.monotonic() >= deadline):
+            now = time.monotonic()
+            if (
+                not self._thread.is_alive()
+                or (deadline is not None and now >= deadline)
+                or (stall is not None and now - self._progress_at >= stall)
+            ):
                 return marker.done.is_set()
         return True
 
@@ -126,6 +174,7 @@ class BatchWriter:
                 self._write(batch)  # the batch is due, or the spool's retry is
                 batch = []
                 continue
+            self._progress_at = time.monotonic()
             if isinstance(item, _Marker):
                 marker: _Marker | None = item
             else:
@@ -156,10 +205,30 @@ class BatchWriter:
 
     def _write(self, batch: list[EventRecord]) -> None:
         """Write spool + held + batch in one transaction; on failure spool the new events."""
-        records = self._held + batch if self._held else batch
-        self._held = []
+        # The held events stay counted in `_held` until written or spooled: `flush` reads it meanwhile.
+        records = self._valid(self._held + batch if self._held else batch)
         if not records and not self._spool.pending:
             return
+        self._inflight = records
+        self._progress_at = time.monotonic()
+        try:
+            self._write_or_keep(records)
+        finally:
+            self._inflight = []
+            self._progress_at = time.monotonic()
+
+    def _valid(self, records: list[EventRecord]) -> list[EventRecord]:
+        """The records the store can take; each invalid one is rejected alone and logged (once)."""
+        bad = [(r, reason) for r in records if (reason := problem(r)) is not None]
+        if not bad:
+            return records
+        self.rejected += len(bad)
+        record, reason = bad[0]
+        self._once.warning("invalid", "margin sdk: event %s rejected: %s", record.event_id, reason, exc_info=False)
+        rejected = {id(r) for r, _ in bad}
+        return [r for r in records if id(r) not in rejected]
+
+    def _write_or_keep(self, records: list[EventRecord]) -> None:
         try:
             engine = self._engine()
             if self._spool.pending:
@@ -171,6 +240,7 @@ class BatchWriter:
             self._next_retry = time.monotonic() + self._retry_interval
             self._keep(records)
             return
+        self._held = []
         if self._once.reset("store"):
             logger.info("margin sdk: the store is reachable again; spooled events written")
 
@@ -187,6 +257,7 @@ class BatchWriter:
         return shared_engine(self._url)
 
     def _keep(self, records: list[EventRecord]) -> None:
+        """Spool `records` (the held events and the new batch); if the spool fails too, hold them."""
         try:
             self._spool.append(records)
             self._once.reset("spool")
@@ -194,10 +265,12 @@ class BatchWriter:
             self._once.warning(
                 "spool", "margin sdk: cannot write the spool %s; keeping events in memory", self._spool.path
             )
-            room = _MAX_HELD - len(self._held)
-            if len(records) > room:
-                logger.error("margin sdk: dropped %d events: store and spool unavailable", len(records) - room)
-            self._held.extend(records[: max(room, 0)])
+            if len(records) > _MAX_HELD:
+                self.dropped += len(records) - _MAX_HELD
+                logger.error("margin sdk: dropped %d events: store and spool unavailable", len(records) - _MAX_HELD)
+            self._held = records[:_MAX_HELD]
+            return
+        self._held = []
 
 
 def _restart_in_child(ref: weakref.ref[BatchWriter]) -> None:

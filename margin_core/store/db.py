@@ -8,11 +8,12 @@ a child process (`sqlite_reader` says why), in-memory SQLite (tests) through SQL
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine
@@ -26,10 +27,10 @@ _ENGINES: dict[str, Engine] = {}
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL waits for other processes too
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB: event_seen is a large B-tree of random keys
+    cursor.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")  # 256 MiB: event_seen is a large B-tree of random keys
     cursor.close()
 
 
@@ -50,10 +51,57 @@ def make_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+    _create_tables(engine)
+    return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    """Create the missing tables, one process at a time: writers starting together on a fresh store would
+    otherwise both try to create them (DESIGN §6)."""
+    from sqlalchemy import inspect, text
+
     from margin_core.store import tables  # noqa: F401  (registers the tables)
 
-    SQLModel.metadata.create_all(engine)
-    return engine
+    if set(SQLModel.metadata.tables) <= set(inspect(engine).get_table_names()):
+        return  # the usual start: nothing to create, no lock (a read-only store still opens)
+    with engine.begin() as connection:
+        begin_write(connection)
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(4242017)"))  # released at commit
+        SQLModel.metadata.create_all(connection)
+
+
+_CACHE_KIB = 262_144  # SQLite's page cache per connection (see _sqlite_pragmas)
+_BULK_CACHE_KIB = 16_384
+
+
+@contextmanager
+def bulk_cache(connection: Connection, *, small: bool) -> Iterator[None]:
+    """On SQLite, a small page cache for the duration of a bulk import, so the import's memory stays bounded
+    by its batch (DESIGN §5) and not by the 256 MiB cache that random event keys need."""
+    if not small or connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{_CACHE_KIB}")
+        connection.exec_driver_sql("PRAGMA shrink_memory")
+
+
+def begin_write(connection: Connection) -> None:
+    """On SQLite, take the write lock now (`BEGIN IMMEDIATE`), at the start of the transaction.
+
+    A deferred transaction that reads and then writes fails at once with "database is locked" when another
+    process wrote in between; one that starts with the lock waits for it up to the busy timeout instead.
+    PostgreSQL needs nothing: its writers wait for each other's rows.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.driver_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
 
 
 def shared_engine(url: str | None = None) -> Engine:

@@ -15,9 +15,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from connectors.records import EventRecord
+from margin_core.store.db import begin_write
 from margin_core.store.repo import bump_version, touch_days
 
 ROLLUP_KEY = ("day", "customer_id", "feature", "provider", "model", "api_key_id", "metadata_json", "has_cost")
@@ -92,30 +93,45 @@ def ingest_events(engine: Engine, records: Sequence[EventRecord]) -> int:
 
 
 def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
-    """Write a frame of `events_frame`'s shape; events whose key was seen before are skipped."""
-    batch = batch.unique("event_key", keep="first", maintain_order=True)
+    """Write a frame of `events_frame`'s shape in its own transaction; events seen before are skipped.
+
+    Several processes may write at once (DESIGN §6). On SQLite the transaction takes the write lock first
+    (`BEGIN IMMEDIATE`), so a second writer waits out the busy timeout instead of failing when it upgrades
+    a read; on both stores `event_seen` answers which keys are new (`ON CONFLICT DO NOTHING RETURNING`),
+    so two writers of one event id count it once.
+    """
     with engine.begin() as connection:
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        cursor = raw.cursor()
-        param = "?" if engine.dialect.name == "sqlite" else "%s"
-        # The batch's keys go into a temporary table once; SQL then finds the ones seen before and
-        # records the new ones, with no key list in the SQL text and no second pass from Python.
+        begin_write(connection)
+        count = ingest_on(connection, batch)
+        if count:
+            bump_version(connection)  # the app's cached reports see the new events
+    return count
+
+
+def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
+    """`ingest_frame` inside the caller's transaction (an import writes its batches in one); no version bump."""
+    batch = batch.unique("event_key", keep="first", maintain_order=True)
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    param = "?" if connection.dialect.name == "sqlite" else "%s"
+    cursor = raw.cursor()
+    try:
+        # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
+        # with no key list in the SQL text and no second pass from Python.
         cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
         cursor.execute("DELETE FROM batch_key")
         cursor.executemany(
             f"INSERT INTO batch_key (event_key) VALUES ({param})", [(k,) for k in batch["event_key"].sort().to_list()]
         )
-        cursor.execute("SELECT event_key FROM batch_key JOIN event_seen USING (event_key)")
-        seen = [row[0] for row in cursor.fetchall()]
-        fresh = batch.filter(~pl.col("event_key").is_in(seen)) if seen else batch
-        if fresh.is_empty():
-            cursor.close()
-            return 0
+        # `WHERE true`: SQLite's parser needs it between an INSERT's SELECT and its ON CONFLICT.
         cursor.execute(
-            "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key b "
-            "WHERE NOT EXISTS (SELECT 1 FROM event_seen s WHERE s.event_key = b.event_key) ORDER BY event_key"
+            "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
+            "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
         )
+        new = [row[0] for row in cursor.fetchall()]
+        fresh = batch if len(new) == batch.height else batch.filter(pl.col("event_key").is_in(new))
+        if fresh.is_empty():
+            return 0
         rolled = (
             fresh.with_columns(pl.lit(1, pl.Int64).alias("requests"))
             .group_by(ROLLUP_KEY)
@@ -129,7 +145,7 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
             f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
             rolled.select(columns).with_columns(pl.col("day").cast(pl.String)).rows(),  # ISO text: no per-row adapter
         )
-        cursor.close()
         touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
-        bump_version(connection)  # the app's cached reports see the new events
         return fresh.height
+    finally:
+        cursor.close()

@@ -76,11 +76,13 @@ def _upsert(
 
 def bump_version(connection: Connection) -> None:
     """Mark the store changed, so cached reports are recomputed (any sync, import or mapping)."""
-    updated = connection.execute(
-        text("UPDATE setting SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR(20)) WHERE key = 'data_version'")
+    # One statement: two writers of a fresh store both creating the row would collide (DESIGN §6).
+    connection.execute(
+        text(
+            "INSERT INTO setting (key, value) VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE "
+            "SET value = CAST(CAST(setting.value AS BIGINT) + 1 AS VARCHAR(20))"
+        )
     )
-    if updated.rowcount == 0:
-        connection.execute(text("INSERT INTO setting (key, value) VALUES ('data_version', '1')"))
 
 
 def touch_days(connection: Connection, days: Iterable[date | str]) -> None:

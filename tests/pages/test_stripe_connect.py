@@ -62,9 +62,11 @@ def test_a_forged_state_is_refused(engine) -> None:
 
 
 def test_the_page_shows_the_connect_button_and_reports_a_denied_request(engine) -> None:
+    state = parse_qs(urlsplit(app_actions.connect_url(engine) or "").query)["state"][0]
     at = AppTest.from_file(str(PAGE), default_timeout=60)
     at.query_params["error"] = "access_denied"
     at.query_params["error_description"] = "The user denied your request"
+    at.query_params["state"] = state  # Stripe sends the state back with an error too
     at.run()
     assert not at.exception
     assert any("The user denied your request" in e.value for e in at.error)

@@ -176,9 +176,11 @@ def test_events_stay_in_memory_when_the_spool_cannot_be_written(tmp_path: Path, 
     with Tracker(db_url, spool_path=not_a_dir / "spool.jsonl", flush_interval=0.05, retry_interval=0.05) as tracker:
         for n in range(3):
             _record(tracker, n)
-        assert tracker.flush(10)
+        assert not tracker.flush(10)  # held in memory only: flush says so (DESIGN §6)
+        assert tracker.unsaved == 3
         blocker.rmdir()
         assert tracker.flush(10)
+        assert tracker.unsaved == 0
     assert _requests(db_url) == 3
 
 
