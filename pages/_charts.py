@@ -357,7 +357,7 @@ def value_bars(
     fmt: str = PCT,
     color: str = "#2563eb",
     upper: float | None = None,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Horizontal bars of one measure per value, in the frame's order, each labelled with its figure; the
     axis leaves room for the labels (`upper` fixes the right end, e.g. 1.0 for shares)."""
     data = frame.select(pl.col(value).cast(pl.String).alias("value"), pl.col(measure).alias("measure")).filter(
@@ -373,7 +373,7 @@ def value_bars(
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
-            color=alt.condition("datum.measure < 0", alt.value("#d32f2f"), alt.value(color)),  # type: ignore[no-untyped-call]
+            color=alt.condition("datum.measure < 0", alt.value("#d32f2f"), alt.value(color)),
             x=alt.X(
                 "measure:Q",
                 title=axis_title,
@@ -399,7 +399,7 @@ def value_bars(
     return alt.layer(bars, right, left, zero).properties(height=alt.Step(44))
 
 
-def monthly_margin(months: pl.DataFrame, *, title: str = "Gross margin by month") -> alt.LayerChart:
+def monthly_margin(months: pl.DataFrame, *, title: str = "Gross margin by month") -> alt.LayerChart | alt.FacetChart:
     """Gross margin % per month (bars by status), labelled with the change in points from the month before."""
     data = months.filter(pl.col("margin_pct").is_not_null()).with_columns(
         pl.col("period_start").dt.strftime("%b %Y").alias("month")
@@ -433,7 +433,9 @@ def monthly_margin(months: pl.DataFrame, *, title: str = "Gross margin by month"
     return alt.layer(bars, labels).properties(height=320)
 
 
-def cost_per_million(months: pl.DataFrame, *, title: str = "LLM cost per million tokens, by month") -> alt.LayerChart:
+def cost_per_million(
+    months: pl.DataFrame, *, title: str = "LLM cost per million tokens, by month"
+) -> alt.LayerChart | alt.FacetChart:
     """Dollars per million tokens per month, labelled."""
     data = months.filter(pl.col("cost_per_mtok_usd").is_not_null()).with_columns(
         pl.col("period_start").dt.strftime("%b %Y").alias("month")
@@ -461,7 +463,7 @@ def cost_per_million(months: pl.DataFrame, *, title: str = "LLM cost per million
     return alt.layer(bars, labels).properties(height=320)
 
 
-def concentration(found: dict[str, object], *, title: str) -> alt.LayerChart:
+def concentration(found: dict[str, object], *, title: str) -> alt.LayerChart | alt.FacetChart:
     """The top customers' shares of tokens, LLM cost and revenue as labelled bars."""
     data = pl.DataFrame(
         {
@@ -480,5 +482,5 @@ def png(chart: alt.TopLevelMixin, *, width: int = 720) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    chart.properties(width=width).save(buffer, format="png", scale_factor=2)  # type: ignore[attr-defined]
+    chart.properties(width=width).save(buffer, format="png", scale_factor=2)
     return buffer.getvalue()

@@ -87,7 +87,7 @@ profile_columns = {
     "avg_cost_micros": "Avg customer cost",
     "cost_vs_average": "× average",
 }
-profile_formats = {
+profile_formats: _tables.Formats = {
     "money": ["cost_micros", "avg_cost_micros"],
     "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
     "ratios": ["cost_vs_average"],

@@ -20,7 +20,9 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return db
 
 
-def report(db: str, capsys: pytest.CaptureFixture[str], kind: str, start: str, end: str, *extra: str) -> list[dict]:
+def report(
+    db: str, capsys: pytest.CaptureFixture[str], kind: str, start: str, end: str, *extra: str
+) -> list[dict[str, str]]:
     capsys.readouterr()
     assert main(["--db", db, "report", kind, "--start", start, "--end", end, *extra]) == 0
     return list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stripe_fixture_server import LISTS, StripeFixtureServer, serve
 
 from connectors.errors import PayloadError
 from connectors.records import RevenueLineRecord
 from connectors.stripe_revenue import StripeFetch, StripeRevenue, make_client
+from tests.connectors.stripe_fixture_server import LISTS, StripeFixtureServer, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
@@ -264,7 +264,9 @@ def test_minimal_objects_of_every_list_give_the_right_records() -> None:
 
 
 def test_nullable_fields_null_give_the_right_records() -> None:
-    nulls = dict.fromkeys(("description", "pricing", "taxes", "discount_amounts", "pretax_credit_amounts"))
+    nulls: dict[str, Any] = dict.fromkeys(
+        ("description", "pricing", "taxes", "discount_amounts", "pretax_credit_amounts")
+    )
     inv = invoice(
         "in_1",
         line(**nulls),

@@ -3,6 +3,7 @@ silent below its thresholds."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import polars as pl
@@ -21,7 +22,7 @@ def day(offset: int) -> date:
     return L + timedelta(days=offset)
 
 
-def ledger_rows(rows: list[tuple[date, str | None, str, str, int]]) -> pl.LazyFrame:
+def ledger_rows(rows: Sequence[tuple[date, str | None, str, str, int]]) -> pl.LazyFrame:
     """(day, customer_id, feature, model, cost micros)."""
     return pl.DataFrame(
         [
@@ -149,7 +150,7 @@ def test_status_worse_over_31_days_than_the_31_before() -> None:
 
 
 def share_ledger(last_week_unattributed: int) -> pl.LazyFrame:
-    rows = []
+    rows: list[tuple[date, str | None, str, str, int]] = []
     for offset in range(-30, 1):
         rows.append((day(offset), "a", "chat", "gpt-4o", 85 * M))
         rows.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import polars as pl
@@ -15,7 +16,7 @@ from margin_core.engine import usage_patterns
 DAY = date(2026, 11, 3)
 
 
-def ledger(rows: list[tuple[str | None, int, int]]) -> pl.LazyFrame:
+def ledger(rows: Sequence[tuple[str | None, int, int]]) -> pl.LazyFrame:
     """(customer_id, input tokens, cost micros) rows on one day."""
     return pl.DataFrame(
         [

@@ -15,6 +15,7 @@ from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
+from streamlit.testing.v1.element_tree import Button
 
 from margin_core import app_actions, demo, insights, reports
 from margin_core.app_actions import founder
@@ -80,7 +81,7 @@ def _served(at: AppTest, key: str) -> bytes:
     name = button.proto.url.rsplit("/", 1)[1]
     for storage in reversed(_KeptStorage.made):
         try:
-            return storage.get_file(name).content  # type: ignore[union-attr]
+            return storage.get_file(name).content
         except MediaFileStorageError:
             continue
     raise AssertionError(f"no media for {key}")
@@ -192,7 +193,7 @@ def test_alert_thresholds_are_settings(demo_url: str) -> None:
     form = [n for n in at.number_input if n.label.startswith("Cost spike: at least ×")]
     assert form and form[0].value == 2.0
     form[0].set_value(3.5)
-    submit = next(b for b in at.get("button") if getattr(b, "label", "") == "Save alert thresholds")
+    submit = next(b for b in at.get("button") if isinstance(b, Button) and b.label == "Save alert thresholds")
     submit.click().run()
     assert not at.exception, [e.value for e in at.exception]
     engine = make_engine(demo_url)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from _store import build_store
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from margin_core import app_actions, schedule
 from margin_core.store.db import make_engine
+from tests.pages._store import build_store
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
