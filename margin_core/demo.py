@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from margin_core import fx, prices, schemas
 from margin_core.engine import pricing
@@ -584,9 +584,8 @@ TABLES = (
 def clear(engine: Engine) -> None:
     """Empty every data table and mark the store as the user's own (connections are kept)."""
     with engine.begin() as connection:
-        for table in TABLES:
-            connection.execute(text(f"DELETE FROM {table}"))
-        connection.execute(text("DELETE FROM setting WHERE key = 'demo_today'"))
+        repo.clear_tables(connection, TABLES)
+        repo.delete_setting(connection, "demo_today")
         repo.set_setting(connection, "workspace_kind", "own")  # cleared: never refilled with the demo
         repo.bump_version(connection)
 
@@ -595,7 +594,7 @@ def is_empty(engine: Engine) -> bool:
     """True when the store has no usage, events, revenue or customers."""
     with engine.connect() as connection:
         for table in ("provider_usage", "event_rollup", "revenue_line", "customer"):
-            if connection.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first():
+            if repo.has_rows(connection, table):
                 return False
     return True
 

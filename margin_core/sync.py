@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from connectors import anthropic, openai, openrouter, stripe_revenue
 from connectors.errors import ConnectorError
@@ -24,7 +24,7 @@ from margin_core import currency, secrets, settings
 from margin_core.errors import MarginError
 from margin_core.ingest import ensure_not_demo
 from margin_core.provider_usage import usage_rows
-from margin_core.store import repo
+from margin_core.store import connections, repo, sync_runs
 from margin_core.store.events import metadata_json
 
 logger = logging.getLogger(__name__)
@@ -86,9 +86,8 @@ def gap_message(provider: str, gap: tuple[date, date]) -> str:
 def available_keys(engine: Engine) -> dict[str, str]:
     """Keys saved in the app (decrypted), else from the environment, per provider."""
     keys: dict[str, str] = {}
-    with engine.connect() as connection:
-        for kind, token in connection.execute(text("SELECT kind, secret_encrypted FROM connection")):
-            keys[kind] = secrets.decrypt(token)
+    for kind, token in connections.read_secrets(engine).items():
+        keys[kind] = secrets.decrypt(token)
     for provider in PROVIDERS:
         if provider not in keys and (value := settings.key_from_env(provider)):
             keys[provider] = value
@@ -157,14 +156,10 @@ def plan_window(
 ) -> tuple[tuple[date, date], tuple[date, date] | None]:
     """The window to fetch, and the gap before it: days after the last good window the API cannot reach."""
     limit = BACKFILL_DAYS[provider]
-    with engine.connect() as connection:
-        last_end = connection.execute(
-            text("SELECT MAX(window_end) FROM sync_run WHERE provider = :p AND status = 'ok'"), {"p": provider}
-        ).scalar()
+    last = sync_runs.last_good_end(engine, provider)
     earliest = today - timedelta(days=limit)
-    if last_end is None:
+    if last is None:
         return (max(earliest, today - timedelta(days=days or limit)), today), None
-    last = last_end if isinstance(last_end, date) else date.fromisoformat(str(last_end))
     gap = (last, earliest) if last < earliest else None
     return (max(earliest, min(last, today - timedelta(days=SETTLE_DAYS))), today), gap
 
@@ -201,7 +196,7 @@ def sync_provider(
         repo.delete_usage(connection, provider=provider, start=start, end=end)
         written = repo.upsert_usage(connection, usage)
         repo.upsert_api_keys(connection, [(k.provider, k.api_key_id, k.name, k.project_id) for k in fetched.api_keys])
-        _record_run(connection, provider, (start, end), started, "ok", written, "", gap=gap)
+        sync_runs.record_sync_run(connection, provider, (start, end), started, "ok", written, "", gap=gap)
         repo.bump_version(connection)
     return SyncResult(provider, "ok", written, window=(start, end), gap=gap)
 
@@ -240,7 +235,7 @@ def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResu
         lines = revenue_rows(connection, fetched.revenue_lines)
         repo.delete_revenue_not_in(connection, kinds=STRIPE_KINDS, keep=[str(row[0]) for row in lines])
         written = repo.upsert_revenue(connection, lines)
-        _record_run(connection, "stripe", None, started, "ok", written, "")
+        sync_runs.record_sync_run(connection, "stripe", None, started, "ok", written, "")
         repo.bump_version(connection)
     return SyncResult("stripe", "ok", written)
 
@@ -266,52 +261,6 @@ def revenue_rows(connection: Connection, records: list[RevenueLineRecord]) -> li
     ]
 
 
-def _record_run(
-    connection: Connection,
-    provider: str,
-    window: tuple[date, date] | None,
-    started: datetime,
-    status: str,
-    rows: int,
-    error: str,
-    *,
-    gap: tuple[date, date] | None = None,
-) -> None:
-    now = datetime.now(UTC)
-    connection.execute(
-        text(
-            "INSERT INTO sync_run (provider, window_start, window_end, started_at, finished_at, status, rows_written, "
-            "error) VALUES (:p, :a, :b, :s, :f, :st, :r, :e)"
-        ),
-        {
-            "p": provider,
-            "a": window[0] if window else None,
-            "b": window[1] if window else None,
-            "s": started,
-            "f": now,
-            "st": status,
-            "r": rows,
-            "e": error,
-        },
-    )
-    if gap is not None:
-        # The run just inserted, in this transaction, is this provider's newest (lastrowid is not portable).
-        run_id = connection.execute(text("SELECT MAX(id) FROM sync_run WHERE provider = :p"), {"p": provider}).scalar()
-        where = {"p": provider, "a": gap[0], "b": gap[1]}
-        seen = connection.execute(
-            text("SELECT 1 FROM sync_gap WHERE provider = :p AND gap_start = :a AND gap_end = :b"), where
-        ).first()
-        if seen is None:  # a gap is recorded once, with the first run that found it
-            connection.execute(
-                text("INSERT INTO sync_gap (sync_run_id, provider, gap_start, gap_end) VALUES (:run, :p, :a, :b)"),
-                {"run": run_id, **where},
-            )
-    connection.execute(
-        text("UPDATE connection SET last_synced_at = :f, last_error = :e, status = :st WHERE kind = :p"),
-        {"f": now, "e": error, "st": "connected" if status == "ok" else "error", "p": provider},
-    )
-
-
 def _failed(
     engine: Engine,
     provider: str,
@@ -323,19 +272,10 @@ def _failed(
 ) -> SyncResult:
     logger.warning("%s sync failed: %s", provider, error)
     with engine.begin() as connection:
-        _record_run(connection, provider, window, started, "failed", 0, error, gap=gap)
+        sync_runs.record_sync_run(connection, provider, window, started, "failed", 0, error, gap=gap)
     return SyncResult(provider, "failed", 0, error, window, gap)
 
 
 def sync_gaps(engine: Engine) -> list[tuple[str, date, date, str]]:
     """Every recorded gap, newest first: (provider, first day, end day exclusive, message)."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text("SELECT provider, gap_start, gap_end FROM sync_gap ORDER BY gap_end DESC, provider")
-        ).all()
-    gaps = []
-    for provider, first, end in rows:
-        a = first if isinstance(first, date) else date.fromisoformat(str(first))
-        b = end if isinstance(end, date) else date.fromisoformat(str(end))
-        gaps.append((str(provider), a, b, gap_message(str(provider), (a, b))))
-    return gaps
+    return [(provider, a, b, gap_message(provider, (a, b))) for provider, a, b in sync_runs.read_gaps(engine)]

@@ -7,16 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from connectors import anthropic, openai, openrouter, stripe_revenue
 from connectors.errors import ConnectorError
 from margin_core import secrets, settings, sync
 from margin_core.app_actions.clock import as_utc
 from margin_core.errors import ConfigError
+from margin_core.store import connections as connections_table
+from margin_core.store import sync_runs
 
 PROVIDERS = ("openai", "anthropic", "openrouter", "stripe")
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "stripe": "Stripe"}
@@ -77,58 +79,23 @@ def save_connection(engine: Engine, kind: str, secret: str) -> None:
     """Save (or replace) a provider's key, encrypted at rest; only its masked form is ever shown."""
     if kind not in PROVIDERS:
         raise ConfigError(f"unknown connection {kind!r}")
-    token, label = secrets.encrypt(secret), secrets.mask(secret)
-    with engine.begin() as connection:
-        updated = connection.execute(
-            text(
-                "UPDATE connection SET secret_encrypted = :s, label = :l, status = 'connected', last_error = '' "
-                "WHERE kind = :k"
-            ),
-            {"s": token, "l": label, "k": kind},
-        )
-        if updated.rowcount == 0:
-            connection.execute(
-                text(
-                    "INSERT INTO connection (kind, label, secret_encrypted, status, created_at, last_error) "
-                    "VALUES (:k, :l, :s, 'connected', :t, '')"
-                ),
-                {"k": kind, "l": label, "s": token, "t": datetime.now(UTC)},
-            )
+    connections_table.save_connection(engine, kind, token=secrets.encrypt(secret), label=secrets.mask(secret))
 
 
 def remove_connection(engine: Engine, kind: str) -> None:
     """Forget a provider's key (the data already synced stays)."""
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM connection WHERE kind = :k"), {"k": kind})
+    connections_table.delete_connection(engine, kind)
 
 
 def saved_key(engine: Engine, kind: str) -> str | None:
     """A saved key in clear, for a test call; never shown."""
-    with engine.connect() as connection:
-        token = connection.execute(
-            text("SELECT secret_encrypted FROM connection WHERE kind = :k"), {"k": kind}
-        ).scalar()
+    token = connections_table.read_secret(engine, kind)
     return secrets.decrypt(token) if token else None
 
 
 def connections(engine: Engine) -> pl.DataFrame:
     """One row per provider: masked key, status, last sync, its rows and error (env keys included)."""
-    with engine.connect() as connection:
-        saved = {
-            row.kind: row
-            for row in connection.execute(
-                text("SELECT kind, label, status, last_synced_at, last_error FROM connection")
-            )
-        }
-        runs = {
-            row.provider: row
-            for row in connection.execute(
-                text(
-                    "SELECT provider, status, rows_written, error, finished_at FROM sync_run r WHERE id = "
-                    "(SELECT MAX(id) FROM sync_run s WHERE s.provider = r.provider)"
-                )
-            )
-        }
+    saved, runs = connections_table.read_connections(engine), sync_runs.latest_rows(engine)
     rows = []
     for kind in PROVIDERS:
         row, run = saved.get(kind), runs.get(kind)

@@ -9,13 +9,14 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from margin_core import insights, reports
 from margin_core.app_actions.clock import as_utc
 from margin_core.app_actions.providers import PROVIDER_NAMES, PROVIDERS
 from margin_core.engine.margins import UNATTRIBUTED
 from margin_core.schemas import TOKEN_COLUMNS
+from margin_core.store import sync_runs
 from margin_core.workspace import Workspace
 
 STATUSES = ("profitable", "break_even", "unprofitable")
@@ -119,16 +120,7 @@ def tokens_by_model(daily: pl.DataFrame) -> pl.DataFrame:
 
 def freshness(engine: Engine, workspace: Workspace) -> pl.DataFrame:
     """Per source: the last day with data, the last sync and its result."""
-    with engine.connect() as connection:
-        runs = {
-            row.provider: row
-            for row in connection.execute(
-                text(
-                    "SELECT provider, status, finished_at, error FROM sync_run r WHERE id = "
-                    "(SELECT MAX(id) FROM sync_run s WHERE s.provider = r.provider)"
-                )
-            )
-        }
+    runs = sync_runs.latest_rows(engine)
     usage_last = dict(workspace.usage.group_by("provider").agg(pl.col("day").max()).iter_rows())
     events_last = dict(workspace.events.group_by("provider").agg(pl.col("day").max()).iter_rows())
     rows: list[dict[str, Any]] = []
