@@ -7,37 +7,14 @@ into the CLI's columns (USD with two decimals, margin_pct with four, rounded hal
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
 
 import polars as pl
 
 from margin_core.engine import attribution, dimensions, granularity, margins, revenue, usage_patterns
+from margin_core.vocabulary import REPORT_KINDS as REPORT_KINDS  # re-exported: pages, bench and tests read them here
+from margin_core.vocabulary import ReportKind as ReportKind
 from margin_core.workspace import Workspace
 
-ReportKind = Literal[
-    "customers",
-    "models",
-    "providers",
-    "features",
-    "tiers",
-    "segments",
-    "usage-patterns",
-    "over-time",
-    "unattributed",
-    "alerts",
-]
-REPORT_KINDS: tuple[ReportKind, ...] = (
-    "customers",
-    "models",
-    "providers",
-    "features",
-    "tiers",
-    "segments",
-    "usage-patterns",
-    "over-time",
-    "unattributed",
-    "alerts",
-)
 _DIMENSION_TAIL = ["revenue_usd", "cost_usd", "margin_usd", "margin_pct", "requests", "tokens"]
 COLUMNS: dict[str, list[str]] = {
     "customers": [

@@ -11,15 +11,17 @@ goes on with what it can fetch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeAlias
 
 from sqlalchemy import Connection, Engine
 
 from connectors import anthropic, openai, openrouter, stripe_revenue
 from connectors.errors import ConnectorError
-from connectors.records import RevenueLineRecord
+from connectors.records import SOURCES, RevenueLineRecord
 from margin_core import currency, secrets, settings
 from margin_core.errors import MarginError
 from margin_core.ingest import ensure_not_demo
@@ -29,7 +31,7 @@ from margin_core.store.events import metadata_json
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
-PROVIDERS = ("openai", "anthropic", "openrouter", "stripe")
+PROVIDERS = SOURCES
 BACKFILL_DAYS = {"openai": 31, "anthropic": 31, "openrouter": 30}
 SETTLE_DAYS = 3
 STRIPE_KINDS = ("invoice_line", "credit_note", "one_off_charge", "refund")
@@ -164,15 +166,37 @@ def plan_window(
     return (max(earliest, min(last, today - timedelta(days=SETTLE_DAYS))), today), gap
 
 
-def _connector(
-    provider: str, api_key: str
-) -> openai.OpenAIConnector | anthropic.AnthropicConnector | openrouter.OpenRouterConnector:
+UsageConnector: TypeAlias = openai.OpenAIConnector | anthropic.AnthropicConnector | openrouter.OpenRouterConnector
+KEY_FORMATS: dict[str, Callable[[str], None]] = {
+    "openai": openai.validate_key_format,
+    "anthropic": anthropic.validate_key_format,
+    "openrouter": openrouter.validate_key_format,
+    "stripe": stripe_revenue.validate_key_format,
+}
+"""Per source: raises ConnectorError when a key's format is wrong, before any call."""
+
+
+@contextmanager
+def usage_connector(provider: str, api_key: str) -> Iterator[UsageConnector]:
+    """A usage provider's connector over a client to its base URL (MARGIN_<P>_BASE_URL), closed on exit."""
     base = settings.base_url(provider)
+    connector: UsageConnector
     if provider == "openai":
-        return openai.OpenAIConnector(openai.make_client(api_key, base_url=base))
-    if provider == "anthropic":
-        return anthropic.AnthropicConnector(anthropic.make_client(api_key, base_url=base))
-    return openrouter.OpenRouterConnector(openrouter.make_client(api_key, base_url=base))
+        client = openai.make_client(api_key, base_url=base)
+        connector = openai.OpenAIConnector(client)
+    elif provider == "anthropic":
+        client = anthropic.make_client(api_key, base_url=base)
+        connector = anthropic.AnthropicConnector(client)
+    else:
+        client = openrouter.make_client(api_key, base_url=base)
+        connector = openrouter.OpenRouterConnector(client)
+    with closing(client):
+        yield connector
+
+
+def stripe_connector(api_key: str) -> stripe_revenue.StripeRevenue:
+    """Stripe revenue over a client to its base URL (MARGIN_STRIPE_BASE_URL)."""
+    return stripe_revenue.StripeRevenue(stripe_revenue.make_client(api_key, base_url=settings.base_url("stripe")))
 
 
 def sync_provider(
@@ -185,7 +209,8 @@ def sync_provider(
     progress(f"{provider}: fetching {start} to {end}")
     started = datetime.now(UTC)
     try:
-        fetched = _connector(provider, api_key).fetch_window(start=start, end=end, on_progress=progress)
+        with usage_connector(provider, api_key) as connector:
+            fetched = connector.fetch_window(start=start, end=end, on_progress=progress)
         usage = usage_rows(fetched, source="api")
     except (ConnectorError, MarginError) as exc:
         return _failed(engine, provider, (start, end), started, str(exc), gap=gap)
@@ -208,8 +233,7 @@ def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResu
     with engine.connect() as connection:
         stored = repo.read_settings(connection)
     try:
-        client = stripe_revenue.make_client(api_key, base_url=settings.base_url("stripe"))
-        fetched = stripe_revenue.StripeRevenue(client).fetch_all(
+        fetched = stripe_connector(api_key).fetch_all(
             on_progress=progress,
             tier_key=stored.get("stripe_tier_key", "tier"),
             segment_key=stored.get("stripe_segment_key", "segment"),

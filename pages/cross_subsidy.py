@@ -117,7 +117,7 @@ if dimension == "tier":
 
 if dimension == "feature":
     st.subheader("What if a feature ran on another model?")
-    candidates = rows.filter(~pl.col("feature").is_in([app_actions.UNATTRIBUTED, "(unspecified)", "(no usage)"]))
+    candidates = rows.filter(~pl.col("feature").is_in(list(app_actions.PLACEHOLDERS)))
     if candidates.is_empty():
         st.caption("No feature with request-level events in this period.")
     else:

@@ -105,8 +105,8 @@ if split != "none":
         width="stretch",
     )
     st.caption(
-        "The six values with the most LLM cost; the rest are summed as (other). Margin % is drawn between "
-        "−100% and +100% (the table and the tooltips have the exact value)."
+        f"The six values with the most LLM cost; the rest are summed as {app_actions.ALL_OTHERS}. Margin % is "
+        "drawn between −100% and +100% (the table and the tooltips have the exact value)."
     )
     _tables.show(
         parts,

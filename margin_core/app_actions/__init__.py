@@ -77,14 +77,18 @@ from margin_core.app_actions.views import (
     unconverted_revenue,
 )
 from margin_core.engine.granularity import change_in_points, choose_granularity
-from margin_core.engine.margins import UNATTRIBUTED
+from margin_core.vocabulary import ALL_OTHERS, NO_USAGE, PLACEHOLDERS, UNATTRIBUTED, UNSPECIFIED
 
 __all__ = [
+    "ALL_OTHERS",
+    "NO_USAGE",
+    "PLACEHOLDERS",
     "PROVIDERS",
     "PROVIDER_NAMES",
     "SPLITS",
     "STATUSES",
     "UNATTRIBUTED",
+    "UNSPECIFIED",
     "ConnectionCheck",
     "StoreHandle",
     "app_engine",

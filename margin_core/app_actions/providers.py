@@ -5,22 +5,21 @@ connections with masked keys and their last sync, and run a sync.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 from sqlalchemy import Engine
 
-from connectors import anthropic, openai, openrouter, stripe_revenue
 from connectors.errors import ConnectorError
+from connectors.records import SOURCES
 from margin_core import secrets, settings, sync
 from margin_core.app_actions.clock import as_utc
 from margin_core.errors import ConfigError
 from margin_core.store import connections as connections_table
 from margin_core.store import sync_runs
 
-PROVIDERS = ("openai", "anthropic", "openrouter", "stripe")
+PROVIDERS = SOURCES
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "stripe": "Stripe"}
 
 
@@ -34,45 +33,23 @@ class ConnectionCheck:
 
 def check_key(kind: str, secret: str) -> ConnectionCheck:
     """Check a key's format, then make one cheap authenticated call (DESIGN §7)."""
-    if kind not in _KEY_TESTS:
+    if kind not in sync.KEY_FORMATS:
         raise ConfigError(f"unknown connection {kind!r}")
     try:
-        _KEY_TESTS[kind](secret)
+        _test_key(kind, secret)
     except ConnectorError as exc:
         return ConnectionCheck(False, str(exc))
     return ConnectionCheck(True, f"{PROVIDER_NAMES[kind]} accepted the key.")
 
 
-def _test_openai(secret: str) -> None:
-    openai.validate_key_format(secret)
-    with closing(openai.make_client(secret, base_url=settings.base_url("openai"))) as client:
-        openai.OpenAIConnector(client).test_key()
-
-
-def _test_anthropic(secret: str) -> None:
-    anthropic.validate_key_format(secret)
-    with closing(anthropic.make_client(secret, base_url=settings.base_url("anthropic"))) as client:
-        anthropic.AnthropicConnector(client).test_key()
-
-
-def _test_openrouter(secret: str) -> None:
-    openrouter.validate_key_format(secret)
-    with closing(openrouter.make_client(secret, base_url=settings.base_url("openrouter"))) as client:
-        openrouter.OpenRouterConnector(client).test_key()
-
-
-def _test_stripe(secret: str) -> None:
-    stripe_revenue.validate_key_format(secret)
-    stripe_revenue.StripeRevenue(stripe_revenue.make_client(secret, base_url=settings.base_url("stripe"))).test_key()
-
-
-# Each raises ConnectorError when the key's format is wrong or the provider refuses it.
-_KEY_TESTS: dict[str, Callable[[str], None]] = {
-    "openai": _test_openai,
-    "anthropic": _test_anthropic,
-    "openrouter": _test_openrouter,
-    "stripe": _test_stripe,
-}
+def _test_key(kind: str, secret: str) -> None:
+    """Raises ConnectorError when the key's format is wrong or the provider refuses it."""
+    sync.KEY_FORMATS[kind](secret)
+    if kind == "stripe":
+        sync.stripe_connector(secret).test_key()
+        return
+    with sync.usage_connector(kind, secret) as connector:
+        connector.test_key()
 
 
 def save_connection(engine: Engine, kind: str, secret: str) -> None:

@@ -11,12 +11,13 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine
 
+from connectors.records import USAGE_PROVIDERS
 from margin_core import insights, reports
 from margin_core.app_actions.clock import as_utc
-from margin_core.app_actions.providers import PROVIDER_NAMES, PROVIDERS
-from margin_core.engine.margins import UNATTRIBUTED
+from margin_core.app_actions.providers import PROVIDER_NAMES
 from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.store import sync_runs
+from margin_core.vocabulary import UNATTRIBUTED
 from margin_core.workspace import Workspace
 
 STATUSES = ("profitable", "break_even", "unprofitable")
@@ -124,7 +125,7 @@ def freshness(engine: Engine, workspace: Workspace) -> pl.DataFrame:
     usage_last = dict(workspace.usage.group_by("provider").agg(pl.col("day").max()).iter_rows())
     events_last = dict(workspace.events.group_by("provider").agg(pl.col("day").max()).iter_rows())
     rows: list[dict[str, Any]] = []
-    for provider in PROVIDERS[:3]:
+    for provider in USAGE_PROVIDERS:
         run = runs.get(provider)
         rows.append(
             {

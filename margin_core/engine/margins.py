@@ -8,8 +8,8 @@ import polars as pl
 
 from margin_core.engine.granularity import Granularity, bucket_period, period_starts
 from margin_core.engine.money import MICROS_PER_CENT
+from margin_core.vocabulary import UNATTRIBUTED
 
-UNATTRIBUTED = "(unattributed)"
 DEFAULT_BREAK_EVEN = 0.20
 
 
