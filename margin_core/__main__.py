@@ -188,10 +188,10 @@ def _report(engine: object, args: argparse.Namespace) -> int:
         from margin_core import alerting
 
         found = alerting.for_store(engine, workspace, last_day=args.end - timedelta(days=1))  # type: ignore[arg-type]
-        frame = reports.to_cli_frame(found, "alerts")
+        frame = output.to_cli_frame(found, "alerts")
     else:
         raw = reports.report(workspace, args.kind, start=args.start, end=args.end, grain=args.granularity)
-        frame = reports.to_cli_frame(raw, args.kind)
+        frame = output.to_cli_frame(raw, args.kind)
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
         sys.stderr.write(f"warning: {line}\n")

@@ -136,9 +136,10 @@ if dimension == "feature":
         s1.metric("LLM cost now", insights.usd_text(switch.cost_micros), help=", ".join(switch.models_now) or None)
         s2.metric(f"On {model}", insights.usd_text(switch.new_cost_micros))
         s3.metric("Saving", insights.usd_text(switch.saving_micros))
+        after = app_actions.margin_pct(revenue, switch.new_cost_micros)
         s4.metric(
             "Feature margin after",
-            insights.pct_text((revenue - switch.new_cost_micros) / revenue) if revenue > 0 else "—",
+            insights.pct_text(after) if after is not None else "—",
             help="The feature's allocated revenue minus its cost on the new model.",
         )
         st.caption(

@@ -77,6 +77,7 @@ from margin_core.app_actions.views import (
     unconverted_revenue,
 )
 from margin_core.engine.granularity import change_in_points, choose_granularity
+from margin_core.engine.margins import margin_pct
 from margin_core.vocabulary import ALL_OTHERS, NO_USAGE, PLACEHOLDERS, UNATTRIBUTED, UNSPECIFIED
 
 __all__ = [
@@ -113,6 +114,7 @@ __all__ = [
     "key_labels",
     "ledger_summary",
     "load",
+    "margin_pct",
     "over_time_split",
     "override_choices",
     "plan_history",

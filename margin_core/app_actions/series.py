@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 
 from margin_core import reports
-from margin_core.engine import dimensions, granularity, margins
+from margin_core.engine import granularity, margins
 from margin_core.engine.granularity import Granularity, change_in_points
 from margin_core.engine.margins import with_margin
 from margin_core.errors import ConfigError
@@ -40,13 +40,8 @@ def over_time_split(
             rows = margins.customer_margins(led, daily_revenue=rev, customers=customers).select(
                 pl.col("customer_name").alias("value"), "revenue_micros", "cost_micros"
             )
-        elif by == "tier":
-            rows = dimensions.by_customer_attribute(
-                led, daily_revenue=rev, customers=customers, attribute="tier"
-            ).select("value", "revenue_micros", "cost_micros")
         else:
-            values = ["provider", "model"] if by == "model" else [by]
-            rows = dimensions.by_usage_attribute(led, daily_revenue=rev, values=values, basis=workspace.basis).select(
+            rows = reports.dimension_rows(led, daily_revenue=rev, workspace=workspace, dimension=by).select(
                 pl.col(by).alias("value"), "revenue_micros", "cost_micros"
             )
         lazy_frames.append(rows.with_columns(pl.lit(period).alias("period_start")))

@@ -15,6 +15,7 @@ from connectors.records import USAGE_PROVIDERS
 from margin_core import insights, reports
 from margin_core.app_actions.clock import as_utc
 from margin_core.app_actions.providers import PROVIDER_NAMES
+from margin_core.engine.margins import margin_pct
 from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.store import sync_runs
 from margin_core.vocabulary import UNATTRIBUTED
@@ -90,7 +91,7 @@ def totals(customers: pl.DataFrame) -> dict[str, Any]:
         "revenue_micros": revenue,
         "cost_micros": cost,
         "margin_micros": revenue - cost,
-        "margin_pct": (revenue - cost) / revenue if revenue > 0 else None,
+        "margin_pct": margin_pct(revenue, cost),
         "cost_share": cost / revenue if revenue > 0 else None,
         "unattributed_micros": unattributed,
         "unattributed_share": unattributed / cost if cost > 0 else None,

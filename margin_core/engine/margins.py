@@ -13,6 +13,11 @@ from margin_core.vocabulary import UNATTRIBUTED
 DEFAULT_BREAK_EVEN = 0.20
 
 
+def margin_pct(revenue_micros: int, cost_micros: int) -> float | None:
+    """`with_margin`'s margin_pct for one pair of totals: (revenue − cost) / revenue, None when revenue ≤ 0."""
+    return (revenue_micros - cost_micros) / revenue_micros if revenue_micros > 0 else None
+
+
 def with_margin(frame: pl.LazyFrame, *, break_even: float = DEFAULT_BREAK_EVEN) -> pl.LazyFrame:
     """Add margin_micros, margin_pct (null when revenue ≤ 0) and status, decided on exact values."""
     revenue, cost = pl.col("revenue_micros"), pl.col("cost_micros")

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 from streamlit.testing.v1.element_tree import Button
 
-from margin_core import app_actions, demo, insights, reports
+from margin_core import app_actions, demo, insights, output, reports
 from margin_core.app_actions import founder
 from margin_core.store.db import make_engine
 from margin_core.workspace import load_workspace
@@ -214,7 +214,7 @@ def test_cross_subsidy_by_usage_pattern_matches_the_cli_report(workspace) -> Non
     assert not at.exception, [e.value for e in at.exception]
     served = _served(at, "cross_table_csv").decode()
     start, end = TODAY - timedelta(days=31), TODAY
-    expected = reports.to_cli_frame(
+    expected = output.to_cli_frame(
         reports.report(workspace, "usage-patterns", start=start, end=end), "usage-patterns"
     ).write_csv()
     assert sorted(served.splitlines()) == sorted(expected.splitlines())
