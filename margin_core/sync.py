@@ -26,8 +26,7 @@ from margin_core import currency, secrets, settings
 from margin_core.errors import MarginError
 from margin_core.ingest import ensure_not_demo
 from margin_core.provider_usage import usage_rows
-from margin_core.store import connections, repo, sync_runs
-from margin_core.store.events import metadata_json
+from margin_core.store import connections, repo, sync_runs, writers
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -246,43 +245,24 @@ def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResu
         return _failed(engine, "stripe", None, started, f"unexpected {type(exc).__name__}: {exc}")
     link_key = stored.get("customer_link_key", "app_customer_id")
     with engine.begin() as connection:
-        repo.upsert_customers(
-            connection,
-            [
-                (c.customer_id, c.name, c.email, c.tier, c.segment, c.region, metadata_json(c.metadata), "stripe")
-                for c in fetched.customers
-            ],
-        )
+        writers.upsert_customer_records(connection, fetched.customers, source="stripe")
         aliases = [(c.metadata[link_key], c.customer_id) for c in fetched.customers if c.metadata.get(link_key)]
         aliases += [(c.email, c.customer_id) for c in fetched.customers if c.email]
         repo.upsert_aliases(connection, aliases)
-        lines = revenue_rows(connection, fetched.revenue_lines)
-        repo.delete_revenue_not_in(connection, kinds=STRIPE_KINDS, keep=[str(row[0]) for row in lines])
-        written = repo.upsert_revenue(connection, lines)
+        lines = with_usd_cents(connection, fetched.revenue_lines)
+        repo.delete_revenue_not_in(connection, kinds=STRIPE_KINDS, keep=[line.source_id for line, _ in lines])
+        written = writers.upsert_revenue_records(connection, lines)
         sync_runs.record_sync_run(connection, "stripe", None, started, "ok", written, "")
         repo.bump_version(connection)
     return SyncResult("stripe", "ok", written)
 
 
-def revenue_rows(connection: Connection, records: list[RevenueLineRecord]) -> list[tuple[object, ...]]:
-    """Revenue lines in the store's column order, converted with the rate table first (DESIGN §4.3)."""
+def with_usd_cents(
+    connection: Connection, records: list[RevenueLineRecord]
+) -> list[tuple[RevenueLineRecord, int | None]]:
+    """Each revenue line with its amount in US cents, converted with the rate table first (DESIGN §4.3)."""
     table = repo.read_exchange_rates(connection)
-    return [
-        (
-            r.source_id,
-            r.kind,
-            r.customer_id,
-            r.service_start,
-            r.service_end,
-            r.amount,
-            r.currency,
-            currency.usd_cents(r.amount, r.currency, table=table, stripe_rate=r.rate_to_usd),
-            None if r.rate_to_usd is None else str(r.rate_to_usd),
-            r.plan,
-            r.description,
-        )
-        for r in records
-    ]
+    return [(r, currency.usd_cents(r.amount, r.currency, table=table, stripe_rate=r.rate_to_usd)) for r in records]
 
 
 def _failed(
