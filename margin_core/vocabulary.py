@@ -7,7 +7,7 @@ cannot import `margin_core`; `margin_core` re-uses them from there.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 UNATTRIBUTED = "(unattributed)"
 """The customer of LLM cost that no event, mapping or key attributes to a customer."""
@@ -34,15 +34,5 @@ ReportKind = Literal[
     "unattributed",
     "alerts",
 ]
-REPORT_KINDS: tuple[ReportKind, ...] = (
-    "customers",
-    "models",
-    "providers",
-    "features",
-    "tiers",
-    "segments",
-    "usage-patterns",
-    "over-time",
-    "unattributed",
-    "alerts",
-)
+REPORT_KINDS: tuple[ReportKind, ...] = get_args(ReportKind)
+"""The kinds in the order the CLI lists them."""
