@@ -34,7 +34,7 @@ def _json_value(name: str, value: object) -> str:
     if value is None:
         return "null"
     if name.endswith("_usd") or name in ("margin_pct", "change_pct"):
-        return str(value)  # exact decimal text from reports.usd / pct4: a JSON number as printed
+        return str(value)  # exact decimal text from usd / pct4 (below): a JSON number as printed
     if isinstance(value, date):
         return json.dumps(value.isoformat())
     return json.dumps(value)
