@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-PROVIDERS = ("openai", "anthropic", "openrouter", "other")
+USAGE_PROVIDERS = ("openai", "anthropic", "openrouter")
+"""The LLM providers Margin syncs usage and cost from."""
+SOURCES = (*USAGE_PROVIDERS, "stripe")
+"""Everything Margin syncs and keeps a connection for: the usage providers, then Stripe revenue."""
+PROVIDERS = (*USAGE_PROVIDERS, "other")
+"""The values a usage or event record's `provider` may take (`other`: any provider Margin does not sync)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,16 +228,8 @@ def _credit_note_items(
             logger.warning("stripe credit note %s: line %s not found, credited on its date", note.id, cn_line.id)
         if credit:
             items.append(
-                RevenueLineRecord(
-                    kind="credit_note",
-                    customer_id=customer_id,
-                    source_id=cn_line.id,
-                    service_start=effective,
-                    service_end=effective + ONE_DAY,
-                    amount=-credit,
-                    currency=currency,
-                    description=description,
-                    rate_to_usd=rate,
+                _one_day_item(
+                    "credit_note", cn_line.id, customer_id, effective, -credit, currency, description, rate=rate
                 )
             )
     return items
@@ -247,17 +239,8 @@ def _one_off_charge(charge: stripe.Charge, *, rate: Decimal | None) -> RevenueLi
     """Rule 4: a succeeded charge that paid no invoice, on the day it was made."""
     with reading("charge", charge):
         day, amount, currency = _day(charge.created), charge.amount_captured, charge.currency
-    return RevenueLineRecord(
-        kind="one_off_charge",
-        customer_id=ref_id(optional(charge, "customer")),
-        source_id=charge.id,
-        service_start=day,
-        service_end=day + ONE_DAY,
-        amount=amount,
-        currency=currency,
-        description=optional_text(charge, "description"),
-        rate_to_usd=rate,
-    )
+    customer_id, description = ref_id(optional(charge, "customer")), optional_text(charge, "description")
+    return _one_day_item("one_off_charge", charge.id, customer_id, day, amount, currency, description, rate=rate)
 
 
 def _refund_items(
@@ -283,19 +266,8 @@ def _refund_items(
             logger.info("stripe refund %s: its charge counted for nothing, so the refund does too", refund.id)
             return []
         customer = ref_id(optional(charge, "customer")) or ref_id(optional(refund, "customer"))
-        return [
-            RevenueLineRecord(
-                kind="refund",
-                customer_id=customer,
-                source_id=refund.id,
-                service_start=day,
-                service_end=day + ONE_DAY,
-                amount=-amount,
-                currency=currency,
-                description=description,
-                rate_to_usd=payments.charge_rate(charge),
-            )
-        ]
+        rate = payments.charge_rate(charge)
+        return [_one_day_item("refund", refund.id, customer, day, -amount, currency, description, rate=rate)]
     invoice = counted.get(invoice_id)
     with reading("invoice", invoice):
         total = 0 if invoice is None else invoice.total
@@ -308,20 +280,8 @@ def _refund_items(
     parts = split_by_weight(share, [line.amount for line in lines])
     if parts is None:
         logger.warning("stripe refund %s: invoice %s has no positive lines, refunded on its day", refund.id, invoice_id)
-        rate = payments.invoice_rate(invoice_id)
-        return [
-            RevenueLineRecord(
-                kind="refund",
-                customer_id=ref_id(optional(invoice, "customer")),
-                source_id=refund.id,
-                service_start=day,
-                service_end=day + ONE_DAY,
-                amount=-share,
-                currency=currency,
-                description=description,
-                rate_to_usd=rate,
-            )
-        ]
+        rate, customer = payments.invoice_rate(invoice_id), ref_id(optional(invoice, "customer"))
+        return [_one_day_item("refund", refund.id, customer, day, -share, currency, description, rate=rate)]
     items: list[RevenueLineRecord] = []
     for line, part in zip(lines, parts, strict=True):
         items.extend(
@@ -335,6 +295,31 @@ def _refund_items(
             )
         )
     return items
+
+
+def _one_day_item(
+    kind: str,
+    source_id: str,
+    customer_id: str,
+    day: date,
+    amount: int,
+    currency: str,
+    description: str,
+    *,
+    rate: Decimal | None,
+) -> RevenueLineRecord:
+    """A revenue line recognised on one day (rules 3-5: custom credit-note lines, one-off charges, refunds)."""
+    return RevenueLineRecord(
+        kind=kind,
+        customer_id=customer_id,
+        source_id=source_id,
+        service_start=day,
+        service_end=day + ONE_DAY,
+        amount=amount,
+        currency=currency,
+        description=description,
+        rate_to_usd=rate,
+    )
 
 
 def _check_total(invoice: stripe.Invoice, items: Sequence[RevenueLineRecord]) -> None:

@@ -13,6 +13,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from connectors.records import SOURCES  # a few constants: start-up stays light
+from margin_core.vocabulary import REPORT_KINDS
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -42,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("files", type=Path, nargs="+", metavar="FILE")
 
     sync = commands.add_parser("sync", help="run the connectors that have keys")
-    sync.add_argument("--provider", choices=("openai", "anthropic", "openrouter", "stripe"))
+    sync.add_argument("--provider", choices=SOURCES)
     sync.add_argument("--today", type=_day, help="exclusive end of every provider window (default: today)")
     sync.add_argument("--days", type=int, help="bound the first sync's backfill (default: provider maximum)")
     sync.add_argument(
@@ -54,18 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = commands.add_parser("report", help="print a report for a date range")
     rep.add_argument(
         "kind",
-        choices=(
-            "customers",
-            "models",
-            "providers",
-            "features",
-            "tiers",
-            "segments",
-            "usage-patterns",
-            "over-time",
-            "unattributed",
-            "alerts",
-        ),
+        choices=REPORT_KINDS,
     )
     rep.add_argument("--start", type=_day, required=True, help="first day (inclusive)")
     rep.add_argument("--end", type=_day, required=True, help="end day (exclusive)")
@@ -205,10 +197,10 @@ def _report(args: argparse.Namespace) -> int:
         from margin_core.store.db import make_engine
 
         found = alerting.for_store(make_engine(args.db), workspace, last_day=args.end - timedelta(days=1))
-        frame = reports.to_cli_frame(found, "alerts")
+        frame = output.to_cli_frame(found, "alerts")
     else:
         raw = reports.report(workspace, args.kind, start=args.start, end=args.end, grain=args.granularity)
-        frame = reports.to_cli_frame(raw, args.kind)
+        frame = output.to_cli_frame(raw, args.kind)
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
         sys.stderr.write(f"warning: {line}\n")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from margin_core import fx, prices, schemas
 from margin_core.engine import pricing
@@ -154,9 +154,9 @@ class DemoCustomer:
     industry: str
     features: tuple[str, ...]
     daily_requests: int
-    currency: str
-    joined: int  # day index the customer started
-    dedicated_key: str  # a mapped provider key instead of SDK events ("" for SDK customers)
+    currency: str = "usd"
+    joined: int = 0  # day index the customer started
+    dedicated_key: str = ""  # a mapped provider key instead of SDK events ("" for SDK customers)
 
 
 def _customers(rnd: random.Random) -> list[DemoCustomer]:
@@ -164,17 +164,14 @@ def _customers(rnd: random.Random) -> list[DemoCustomer]:
     for index, (name, tier, features, requests, region) in enumerate(NAMED):
         people.append(
             DemoCustomer(
-                f"cus_demo{index:03d}",
-                name,
-                tier,
-                SEGMENT[tier],
-                region,
-                INDUSTRIES[index % 6],
-                features,
-                requests,
-                "usd",
-                0,
-                "",
+                customer_id=f"cus_demo{index:03d}",
+                name=name,
+                tier=tier,
+                segment=SEGMENT[tier],
+                region=region,
+                industry=INDUSTRIES[index % 6],
+                features=features,
+                daily_requests=requests,
             )
         )
     tiers = ["starter"] * 16 + ["pro"] * 20 + ["business"] * 12 + ["enterprise"] * 7
@@ -189,18 +186,18 @@ def _customers(rnd: random.Random) -> list[DemoCustomer]:
         dedicated = f"key_dedicated_{index:03d}" if tier == "enterprise" and index % 2 == 0 else ""
         joined = rnd.choice((0, 0, 0, 0, 30, 60)) if tier != "enterprise" else 0
         people.append(
-            DemoCustomer(
-                f"cus_demo{index:03d}",
-                name,
-                tier,
-                SEGMENT[tier],
-                region,
-                rnd.choice(INDUSTRIES),
-                features,
-                max(1, int(scale * rnd.uniform(0.5, 1.6))),
-                currency,
-                joined,
-                dedicated,
+            DemoCustomer(  # keywords in this order: the two draws from `rnd` below must stay in it
+                customer_id=f"cus_demo{index:03d}",
+                name=name,
+                tier=tier,
+                segment=SEGMENT[tier],
+                region=region,
+                industry=rnd.choice(INDUSTRIES),
+                features=features,
+                daily_requests=max(1, int(scale * rnd.uniform(0.5, 1.6))),
+                currency=currency,
+                joined=joined,
+                dedicated_key=dedicated,
             )
         )
     return people
@@ -584,9 +581,8 @@ TABLES = (
 def clear(engine: Engine) -> None:
     """Empty every data table and mark the store as the user's own (connections are kept)."""
     with engine.begin() as connection:
-        for table in TABLES:
-            connection.execute(text(f"DELETE FROM {table}"))
-        connection.execute(text("DELETE FROM setting WHERE key = 'demo_today'"))
+        repo.clear_tables(connection, TABLES)
+        repo.delete_setting(connection, "demo_today")
         repo.forget_day_versions(connection)  # no derived ledger file of the demo is trusted again
         repo.set_setting(connection, "workspace_kind", "own")  # cleared: never refilled with the demo
         repo.bump_version(connection)
@@ -596,7 +592,7 @@ def is_empty(engine: Engine) -> bool:
     """True when the store has no usage, events, revenue or customers."""
     with engine.connect() as connection:
         for table in ("provider_usage", "event_rollup", "revenue_line", "customer"):
-            if connection.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first():
+            if repo.has_rows(connection, table):
                 return False
     return True
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from margin_core import settings, sync
+from margin_core.store import connections, sync_runs
 
 STALE_AFTER_DAYS = 2
 
@@ -63,7 +64,7 @@ def _as_utc(value: object) -> datetime | None:
 
 def connected_sources(connection: Connection) -> list[str]:
     """Providers with a saved key or a key in the environment, in sync order."""
-    saved = set(connection.execute(text("SELECT kind FROM connection")).scalars())
+    saved = connections.saved_kinds(connection)
     return [p for p in sync.PROVIDERS if p in saved or settings.key_from_env(p)]
 
 
@@ -72,28 +73,14 @@ def source_freshness(engine: Engine, *, today: date) -> list[SourceFreshness]:
     items = []
     with engine.connect() as connection:
         for provider in connected_sources(connection):
-            last = connection.execute(
-                text("SELECT status, finished_at, error FROM sync_run WHERE provider = :p ORDER BY id DESC LIMIT 1"),
-                {"p": provider},
-            ).first()
-            good = connection.execute(
-                text(
-                    "SELECT window_end, finished_at FROM sync_run WHERE provider = :p AND status = 'ok' "
-                    "ORDER BY id DESC LIMIT 1"
-                ),
-                {"p": provider},
-            ).first()
+            last = sync_runs.last_run(connection, provider)
+            good = sync_runs.last_good_run(connection, provider)
             newest: date | None = None
             if good is not None:
                 end = _as_date(good.window_end)
                 newest = end - timedelta(days=1) if end is not None else _as_date(_as_utc(good.finished_at))
             if provider != "stripe":
-                usage_day = _as_date(
-                    connection.execute(
-                        text("SELECT day FROM provider_usage WHERE provider = :p ORDER BY day DESC LIMIT 1"),
-                        {"p": provider},
-                    ).scalar()
-                )
+                usage_day = _as_date(sync_runs.last_usage_day(connection, provider))
                 if usage_day is not None and (newest is None or usage_day > newest):
                     newest = usage_day
             status = str(last.status) if last is not None else ""

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 import polars as pl
 
 from margin_core.schemas import TOKEN_COLUMNS
+from margin_core.vocabulary import NO_USAGE, UNATTRIBUTED
 
-UNATTRIBUTED = "(unattributed)"
 MINUS = "\u2212"  # a real minus sign: "−$1,234", "−16 pts"
 MICROS = 1_000_000
 
@@ -333,7 +333,7 @@ def tier_pricing(tiers: pl.DataFrame, customers: pl.DataFrame, *, target: float,
     per_30_days = 30 / max(days, 1)
     needed = (pl.col("cost_micros") / (1 - target)).round(0).cast(pl.Int64)
     return (
-        tiers.filter(~pl.col("tier").is_in([UNATTRIBUTED, "(no usage)"]))
+        tiers.filter(~pl.col("tier").is_in([UNATTRIBUTED, NO_USAGE]))
         .join(counts, on="tier", how="left")
         .with_columns(pl.col("customers").fill_null(0).cast(pl.Int64), needed.alias("needed_revenue_micros"))
         .with_columns(

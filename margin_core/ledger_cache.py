@@ -42,7 +42,7 @@ FILE_SCHEMA = pl.Schema(
         ("part", pl.String),
         ("stamp", pl.String),
         *schemas.LEDGER.items(),
-        *((name, dtype) for name, dtype in schemas.UNATTRIBUTED.items() if name not in schemas.LEDGER),
+        *((name, dtype) for name, dtype in schemas.UNATTRIBUTED_ROWS.items() if name not in schemas.LEDGER),
     ]
 )
 _CODE = ("engine/attribution.py", "engine/pricing.py", "engine/money.py", "prices.py", "schemas.py", "ledger_cache.py")
@@ -251,7 +251,7 @@ def split(frame: pl.DataFrame) -> DayFrames:
 
     return DayFrames(
         ledger=part("ledger", schemas.LEDGER),
-        unattributed=part("unattributed", schemas.UNATTRIBUTED),
+        unattributed=part("unattributed", schemas.UNATTRIBUTED_ROWS),
         unpriced=part("unpriced", UNPRICED),
     )
 
@@ -334,7 +334,7 @@ def _concat(found: list[DayFrames]) -> DayFrames:
     if not found:
         return DayFrames(
             ledger=pl.DataFrame(schema=schemas.LEDGER),
-            unattributed=pl.DataFrame(schema=schemas.UNATTRIBUTED),
+            unattributed=pl.DataFrame(schema=schemas.UNATTRIBUTED_ROWS),
             unpriced=pl.DataFrame(schema=UNPRICED),
         )
     return DayFrames(

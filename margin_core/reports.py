@@ -7,37 +7,14 @@ into the CLI's columns (USD with two decimals, margin_pct with four, rounded hal
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
 
 import polars as pl
 
 from margin_core.engine import dimensions, granularity, margins, revenue, usage_patterns
+from margin_core.vocabulary import REPORT_KINDS as REPORT_KINDS  # re-exported: pages, bench and tests read them here
+from margin_core.vocabulary import ReportKind as ReportKind
 from margin_core.workspace import Workspace
 
-ReportKind = Literal[
-    "customers",
-    "models",
-    "providers",
-    "features",
-    "tiers",
-    "segments",
-    "usage-patterns",
-    "over-time",
-    "unattributed",
-    "alerts",
-]
-REPORT_KINDS: tuple[ReportKind, ...] = (
-    "customers",
-    "models",
-    "providers",
-    "features",
-    "tiers",
-    "segments",
-    "usage-patterns",
-    "over-time",
-    "unattributed",
-    "alerts",
-)
 _DIMENSION_TAIL = ["revenue_usd", "cost_usd", "margin_usd", "margin_pct", "requests", "tokens"]
 COLUMNS: dict[str, list[str]] = {
     "customers": [
@@ -116,24 +93,32 @@ def dimension_margins(workspace: Workspace, *, start: date, end: date, dimension
     cmeta:<key> (a customer metadata key) or usage_pattern (DESIGN §4.5 v3)."""
     led, _ = ledger(workspace, start=start, end=end)
     daily = daily_revenue(workspace, start=start, end=end)
+    return dimension_rows(led, daily_revenue=daily, workspace=workspace, dimension=dimension).collect()
+
+
+def dimension_rows(
+    led: pl.LazyFrame, *, daily_revenue: pl.LazyFrame, workspace: Workspace, dimension: str
+) -> pl.LazyFrame:
+    """The one dispatch from a dimension to its engine rule, over a ledger and its daily revenue: the value
+    in a column named after the dimension (`cmeta:k` → `k`; `model` beside `provider`)."""
+    customers, break_even = workspace.customers.lazy(), workspace.break_even
     if dimension == "usage_pattern":
         return usage_patterns.by_usage_pattern(
-            led, daily_revenue=daily, customers=workspace.customers.lazy(), break_even=workspace.break_even
-        ).collect()
+            led, daily_revenue=daily_revenue, customers=customers, break_even=break_even
+        )
     if dimension in dimensions.CUSTOMER_COLUMNS or dimension.startswith("cmeta:"):
-        attribute = dimension.replace("cmeta:", "meta:")
         frame = dimensions.by_customer_attribute(
             led,
-            daily_revenue=daily,
-            customers=workspace.customers.lazy(),
-            attribute=attribute,
-            break_even=workspace.break_even,
+            daily_revenue=daily_revenue,
+            customers=customers,
+            attribute=dimension.replace("cmeta:", "meta:"),
+            break_even=break_even,
         )
-        return frame.rename({"value": dimension.removeprefix("cmeta:")}).collect()
+        return frame.rename({"value": dimension.removeprefix("cmeta:")})
     values = ["provider", "model"] if dimension == "model" else [dimension]
     return dimensions.by_usage_attribute(
-        led, daily_revenue=daily, values=values, basis=workspace.basis, break_even=workspace.break_even
-    ).collect()
+        led, daily_revenue=daily_revenue, values=values, basis=workspace.basis, break_even=break_even
+    )
 
 
 def over_time(
@@ -199,54 +184,3 @@ def report(
         frame = dimension_margins(workspace, start=start, end=end, dimension=dimension)
         frame = frame.sort("cost_micros", descending=True)
     return frame
-
-
-def usd(micros: pl.Expr) -> pl.Expr:
-    """Micro-dollars as dollar text with two decimals, rounded half-up (away from zero): exact."""
-    cents = (micros.abs().cast(pl.Int64) + 5_000) // 10_000
-    sign = pl.when((micros < 0) & (cents > 0)).then(pl.lit("-")).otherwise(pl.lit(""))
-    return pl.concat_str(sign, (cents // 100).cast(pl.String), pl.lit("."), (cents % 100).cast(pl.String).str.zfill(2))
-
-
-def pct4(margin_micros: pl.Expr, revenue_micros: pl.Expr) -> pl.Expr:
-    """margin / revenue as text with four decimals, rounded half-up (away from zero) from the exact
-    integers, never from a float; null where revenue ≤ 0 (DESIGN §4.4, §4.8)."""
-    margin, revenue = margin_micros.cast(pl.Int128), revenue_micros.cast(pl.Int128)
-    scaled = ((margin.abs() * 20_000 + revenue) // (revenue * 2)).cast(pl.Int64)  # |m|/r × 10^4, half up
-    return pl.when(revenue > 0).then(_fraction_text(scaled, negative=margin < 0)).otherwise(None)
-
-
-def _fraction_text(scaled: pl.Expr, *, negative: pl.Expr) -> pl.Expr:
-    """Ten-thousandths (non-negative integers) as "0.1234", with a minus sign where negative and non-zero."""
-    sign = pl.when(negative & (scaled > 0)).then(pl.lit("-")).otherwise(pl.lit(""))
-    return pl.concat_str(
-        sign, (scaled // 10_000).cast(pl.String), pl.lit("."), (scaled % 10_000).cast(pl.String).str.zfill(4)
-    )
-
-
-def printable(frame: pl.DataFrame) -> pl.DataFrame:
-    """Money and percentages as printed text: each `*_micros` as `*_usd` (two decimals) in its place and
-    margin_pct with four decimals, both rounded half-up only here (DESIGN §4.8)."""
-    converted = frame.with_columns(
-        usd(pl.col(c)).alias(c.replace("_micros", "_usd")) for c in frame.columns if c.endswith("_micros")
-    )
-    if "margin_pct" in frame.columns:
-        if {"margin_micros", "revenue_micros"} <= set(frame.columns):
-            pct = pct4(pl.col("margin_micros"), pl.col("revenue_micros"))
-        else:  # a derived frame without the integers: from the float, half away from zero
-            scaled = (pl.col("margin_pct").abs() * 10_000).round(0, mode="half_away_from_zero").cast(pl.Int64)
-            pct = _fraction_text(scaled, negative=pl.col("margin_pct") < 0)
-        converted = converted.with_columns(pct.alias("margin_pct"))
-    return converted.select(c.replace("_micros", "_usd") for c in frame.columns)
-
-
-def to_cli_frame(frame: pl.DataFrame, kind: ReportKind) -> pl.DataFrame:
-    """The report's CLI columns: USD as exact 2-decimal text, margin_pct as exact 4-decimal text."""
-    if kind == "alerts":
-        from margin_core import alerting
-
-        return alerting.to_cli_frame(frame)
-    converted = printable(frame).rename({"estimated_usd": "estimated_cost_usd"}, strict=False)
-    if "revenue_usd" in COLUMNS[kind] and "revenue_usd" not in converted.columns:
-        converted = converted.with_columns(pl.lit("0.00").alias("revenue_usd"))
-    return converted.select(COLUMNS[kind])

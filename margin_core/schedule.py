@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from margin_core import sync
 from margin_core.errors import ConfigError, MarginError
-from margin_core.store import repo
+from margin_core.store import repo, sync_runs
 
 logger = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -108,12 +108,7 @@ def save_schedule_hours(engine: Engine, hours: int) -> None:
 
 def last_sync_started(engine: Engine) -> datetime | None:
     """When the newest sync_run of any source started (UTC)."""
-    with engine.connect() as connection:
-        value = connection.execute(text("SELECT MAX(started_at) FROM sync_run")).scalar()
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return sync_runs.last_started(engine)
 
 
 class BackgroundSync:

@@ -132,7 +132,7 @@ LEDGER = pl.Schema(
     }
 )
 
-UNATTRIBUTED = pl.Schema(
+UNATTRIBUTED_ROWS = pl.Schema(
     {
         "day": pl.Date,
         "provider": pl.String,

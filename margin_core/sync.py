@@ -11,25 +11,26 @@ goes on with what it can fetch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeAlias
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from connectors import anthropic, openai, openrouter, stripe_revenue
 from connectors.errors import ConnectorError
-from connectors.records import RevenueLineRecord
+from connectors.records import SOURCES, RevenueLineRecord
 from margin_core import currency, secrets, settings
 from margin_core.errors import MarginError
 from margin_core.ingest import ensure_not_demo
 from margin_core.provider_usage import usage_rows
-from margin_core.store import repo
-from margin_core.store.events import metadata_json
+from margin_core.store import connections, repo, sync_runs, writers
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
-PROVIDERS = ("openai", "anthropic", "openrouter", "stripe")
+PROVIDERS = SOURCES
 BACKFILL_DAYS = {"openai": 31, "anthropic": 31, "openrouter": 30}
 SETTLE_DAYS = 3
 STRIPE_KINDS = ("invoice_line", "credit_note", "one_off_charge", "refund")
@@ -86,9 +87,8 @@ def gap_message(provider: str, gap: tuple[date, date]) -> str:
 def available_keys(engine: Engine) -> dict[str, str]:
     """Keys saved in the app (decrypted), else from the environment, per provider."""
     keys: dict[str, str] = {}
-    with engine.connect() as connection:
-        for kind, token in connection.execute(text("SELECT kind, secret_encrypted FROM connection")):
-            keys[kind] = secrets.decrypt(token)
+    for kind, token in connections.read_secrets(engine).items():
+        keys[kind] = secrets.decrypt(token)
     for provider in PROVIDERS:
         if provider not in keys and (value := settings.key_from_env(provider)):
             keys[provider] = value
@@ -157,27 +157,45 @@ def plan_window(
 ) -> tuple[tuple[date, date], tuple[date, date] | None]:
     """The window to fetch, and the gap before it: days after the last good window the API cannot reach."""
     limit = BACKFILL_DAYS[provider]
-    with engine.connect() as connection:
-        last_end = connection.execute(
-            text("SELECT MAX(window_end) FROM sync_run WHERE provider = :p AND status = 'ok'"), {"p": provider}
-        ).scalar()
+    last = sync_runs.last_good_end(engine, provider)
     earliest = today - timedelta(days=limit)
-    if last_end is None:
+    if last is None:
         return (max(earliest, today - timedelta(days=days or limit)), today), None
-    last = last_end if isinstance(last_end, date) else date.fromisoformat(str(last_end))
     gap = (last, earliest) if last < earliest else None
     return (max(earliest, min(last, today - timedelta(days=SETTLE_DAYS))), today), gap
 
 
-def _connector(
-    provider: str, api_key: str
-) -> openai.OpenAIConnector | anthropic.AnthropicConnector | openrouter.OpenRouterConnector:
+UsageConnector: TypeAlias = openai.OpenAIConnector | anthropic.AnthropicConnector | openrouter.OpenRouterConnector
+KEY_FORMATS: dict[str, Callable[[str], None]] = {
+    "openai": openai.validate_key_format,
+    "anthropic": anthropic.validate_key_format,
+    "openrouter": openrouter.validate_key_format,
+    "stripe": stripe_revenue.validate_key_format,
+}
+"""Per source: raises ConnectorError when a key's format is wrong, before any call."""
+
+
+@contextmanager
+def usage_connector(provider: str, api_key: str) -> Iterator[UsageConnector]:
+    """A usage provider's connector over a client to its base URL (MARGIN_<P>_BASE_URL), closed on exit."""
     base = settings.base_url(provider)
+    connector: UsageConnector
     if provider == "openai":
-        return openai.OpenAIConnector(openai.make_client(api_key, base_url=base))
-    if provider == "anthropic":
-        return anthropic.AnthropicConnector(anthropic.make_client(api_key, base_url=base))
-    return openrouter.OpenRouterConnector(openrouter.make_client(api_key, base_url=base))
+        client = openai.make_client(api_key, base_url=base)
+        connector = openai.OpenAIConnector(client)
+    elif provider == "anthropic":
+        client = anthropic.make_client(api_key, base_url=base)
+        connector = anthropic.AnthropicConnector(client)
+    else:
+        client = openrouter.make_client(api_key, base_url=base)
+        connector = openrouter.OpenRouterConnector(client)
+    with closing(client):
+        yield connector
+
+
+def stripe_connector(api_key: str) -> stripe_revenue.StripeRevenue:
+    """Stripe revenue over a client to its base URL (MARGIN_STRIPE_BASE_URL)."""
+    return stripe_revenue.StripeRevenue(stripe_revenue.make_client(api_key, base_url=settings.base_url("stripe")))
 
 
 def sync_provider(
@@ -190,7 +208,8 @@ def sync_provider(
     progress(f"{provider}: fetching {start} to {end}")
     started = datetime.now(UTC)
     try:
-        fetched = _connector(provider, api_key).fetch_window(start=start, end=end, on_progress=progress)
+        with usage_connector(provider, api_key) as connector:
+            fetched = connector.fetch_window(start=start, end=end, on_progress=progress)
         usage = usage_rows(fetched, source="api")
     except (ConnectorError, MarginError) as exc:
         return _failed(engine, provider, (start, end), started, str(exc), gap=gap)
@@ -201,7 +220,7 @@ def sync_provider(
         repo.delete_usage(connection, provider=provider, start=start, end=end)
         written = repo.upsert_usage(connection, usage)
         repo.upsert_api_keys(connection, [(k.provider, k.api_key_id, k.name, k.project_id) for k in fetched.api_keys])
-        _record_run(connection, provider, (start, end), started, "ok", written, "", gap=gap)
+        sync_runs.record_sync_run(connection, provider, (start, end), started, "ok", written, "", gap=gap)
         repo.bump_version(connection)
     return SyncResult(provider, "ok", written, window=(start, end), gap=gap)
 
@@ -213,8 +232,7 @@ def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResu
     with engine.connect() as connection:
         stored = repo.read_settings(connection)
     try:
-        client = stripe_revenue.make_client(api_key, base_url=settings.base_url("stripe"))
-        fetched = stripe_revenue.StripeRevenue(client).fetch_all(
+        fetched = stripe_connector(api_key).fetch_all(
             on_progress=progress,
             tier_key=stored.get("stripe_tier_key", "tier"),
             segment_key=stored.get("stripe_segment_key", "segment"),
@@ -227,89 +245,24 @@ def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResu
         return _failed(engine, "stripe", None, started, f"unexpected {type(exc).__name__}: {exc}")
     link_key = stored.get("customer_link_key", "app_customer_id")
     with engine.begin() as connection:
-        repo.upsert_customers(
-            connection,
-            [
-                (c.customer_id, c.name, c.email, c.tier, c.segment, c.region, metadata_json(c.metadata), "stripe")
-                for c in fetched.customers
-            ],
-        )
+        writers.upsert_customer_records(connection, fetched.customers, source="stripe")
         aliases = [(c.metadata[link_key], c.customer_id) for c in fetched.customers if c.metadata.get(link_key)]
         aliases += [(c.email, c.customer_id) for c in fetched.customers if c.email]
         repo.upsert_aliases(connection, aliases)
-        lines = revenue_rows(connection, fetched.revenue_lines)
-        repo.delete_revenue_not_in(connection, kinds=STRIPE_KINDS, keep=[str(row[0]) for row in lines])
-        written = repo.upsert_revenue(connection, lines)
-        _record_run(connection, "stripe", None, started, "ok", written, "")
+        lines = with_usd_cents(connection, fetched.revenue_lines)
+        repo.delete_revenue_not_in(connection, kinds=STRIPE_KINDS, keep=[line.source_id for line, _ in lines])
+        written = writers.upsert_revenue_records(connection, lines)
+        sync_runs.record_sync_run(connection, "stripe", None, started, "ok", written, "")
         repo.bump_version(connection)
     return SyncResult("stripe", "ok", written)
 
 
-def revenue_rows(connection: Connection, records: list[RevenueLineRecord]) -> list[tuple[object, ...]]:
-    """Revenue lines in the store's column order, converted with the rate table first (DESIGN §4.3)."""
+def with_usd_cents(
+    connection: Connection, records: list[RevenueLineRecord]
+) -> list[tuple[RevenueLineRecord, int | None]]:
+    """Each revenue line with its amount in US cents, converted with the rate table first (DESIGN §4.3)."""
     table = repo.read_exchange_rates(connection)
-    return [
-        (
-            r.source_id,
-            r.kind,
-            r.customer_id,
-            r.service_start,
-            r.service_end,
-            r.amount,
-            r.currency,
-            currency.usd_cents(r.amount, r.currency, table=table, stripe_rate=r.rate_to_usd),
-            None if r.rate_to_usd is None else str(r.rate_to_usd),
-            r.plan,
-            r.description,
-        )
-        for r in records
-    ]
-
-
-def _record_run(
-    connection: Connection,
-    provider: str,
-    window: tuple[date, date] | None,
-    started: datetime,
-    status: str,
-    rows: int,
-    error: str,
-    *,
-    gap: tuple[date, date] | None = None,
-) -> None:
-    now = datetime.now(UTC)
-    connection.execute(
-        text(
-            "INSERT INTO sync_run (provider, window_start, window_end, started_at, finished_at, status, rows_written, "
-            "error) VALUES (:p, :a, :b, :s, :f, :st, :r, :e)"
-        ),
-        {
-            "p": provider,
-            "a": window[0] if window else None,
-            "b": window[1] if window else None,
-            "s": started,
-            "f": now,
-            "st": status,
-            "r": rows,
-            "e": error,
-        },
-    )
-    if gap is not None:
-        # The run just inserted, in this transaction, is this provider's newest (lastrowid is not portable).
-        run_id = connection.execute(text("SELECT MAX(id) FROM sync_run WHERE provider = :p"), {"p": provider}).scalar()
-        where = {"p": provider, "a": gap[0], "b": gap[1]}
-        seen = connection.execute(
-            text("SELECT 1 FROM sync_gap WHERE provider = :p AND gap_start = :a AND gap_end = :b"), where
-        ).first()
-        if seen is None:  # a gap is recorded once, with the first run that found it
-            connection.execute(
-                text("INSERT INTO sync_gap (sync_run_id, provider, gap_start, gap_end) VALUES (:run, :p, :a, :b)"),
-                {"run": run_id, **where},
-            )
-    connection.execute(
-        text("UPDATE connection SET last_synced_at = :f, last_error = :e, status = :st WHERE kind = :p"),
-        {"f": now, "e": error, "st": "connected" if status == "ok" else "error", "p": provider},
-    )
+    return [(r, currency.usd_cents(r.amount, r.currency, table=table, stripe_rate=r.rate_to_usd)) for r in records]
 
 
 def _failed(
@@ -323,19 +276,10 @@ def _failed(
 ) -> SyncResult:
     logger.warning("%s sync failed: %s", provider, error)
     with engine.begin() as connection:
-        _record_run(connection, provider, window, started, "failed", 0, error, gap=gap)
+        sync_runs.record_sync_run(connection, provider, window, started, "failed", 0, error, gap=gap)
     return SyncResult(provider, "failed", 0, error, window, gap)
 
 
 def sync_gaps(engine: Engine) -> list[tuple[str, date, date, str]]:
     """Every recorded gap, newest first: (provider, first day, end day exclusive, message)."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text("SELECT provider, gap_start, gap_end FROM sync_gap ORDER BY gap_end DESC, provider")
-        ).all()
-    gaps = []
-    for provider, first, end in rows:
-        a = first if isinstance(first, date) else date.fromisoformat(str(first))
-        b = end if isinstance(end, date) else date.fromisoformat(str(end))
-        gaps.append((str(provider), a, b, gap_message(str(provider), (a, b))))
-    return gaps
+    return [(provider, a, b, gap_message(provider, (a, b))) for provider, a, b in sync_runs.read_gaps(engine)]

@@ -10,6 +10,7 @@ import polars as pl
 from margin_core import prices, reports
 from margin_core.engine.whatif import cost_on_model
 from margin_core.schemas import TOKEN_COLUMNS
+from margin_core.vocabulary import OTHER_MODEL
 from margin_core.workspace import Workspace
 
 
@@ -58,4 +59,4 @@ def feature_on_model(
 def known_models(workspace: Workspace) -> list[tuple[str, str]]:
     """(provider, model) pairs the workspace has seen, to offer as switch targets."""
     seen = pl.concat([workspace.usage.select("provider", "model"), workspace.events.select("provider", "model")])
-    return sorted(seen.unique().filter(pl.col("model") != "(other)").iter_rows())
+    return sorted(seen.unique().filter(pl.col("model") != OTHER_MODEL).iter_rows())

@@ -8,6 +8,7 @@ import polars as pl
 from altair.utils.schemapi import UndefinedType
 
 from margin_core import insights
+from margin_core.vocabulary import UNATTRIBUTED
 
 STATUS_DOMAIN = ["profitable", "break_even", "unprofitable"]
 STATUS_RANGE = ["#2e7d32", "#f59e0b", "#d32f2f"]
@@ -343,7 +344,7 @@ PATTERN_LABELS = {
     "regular": "Regular",
     "light": "Light (bottom 50%)",
     "none": "No tokens",
-    "(unattributed)": "(unattributed)",
+    UNATTRIBUTED: UNATTRIBUTED,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 import streamlit as st
@@ -15,6 +15,18 @@ from pages._charts import STATUS_DOMAIN, STATUS_LABELS, STATUS_RANGE
 
 STATUS_COLOURS = dict(zip(STATUS_DOMAIN, STATUS_RANGE, strict=True))
 RED = "#d32f2f"
+
+
+class Formats(TypedDict, total=False):
+    """The number formats of `styled` and `show`, kept in a variable to be passed to several tables."""
+
+    money: Sequence[str]
+    pct: Sequence[str]
+    pts: Sequence[str]
+    counts: Sequence[str]
+    ratios: Sequence[str]
+    status: str | None
+    neutral: Sequence[str]
 
 
 def _missing(value: Any) -> bool:

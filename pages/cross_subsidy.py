@@ -117,7 +117,7 @@ if dimension == "tier":
 
 if dimension == "feature":
     st.subheader("What if a feature ran on another model?")
-    candidates = rows.filter(~pl.col("feature").is_in([app_actions.UNATTRIBUTED, "(unspecified)", "(no usage)"]))
+    candidates = rows.filter(~pl.col("feature").is_in(list(app_actions.PLACEHOLDERS)))
     if candidates.is_empty():
         st.caption("No feature with request-level events in this period.")
     else:
@@ -140,9 +140,10 @@ if dimension == "feature":
         )
         s2.metric(f"On {escape_markdown(model)}", insights.usd_text(switch.new_cost_micros))
         s3.metric("Saving", insights.usd_text(switch.saving_micros))
+        after = app_actions.margin_pct(revenue, switch.new_cost_micros)
         s4.metric(
             "Feature margin after",
-            insights.pct_text((revenue - switch.new_cost_micros) / revenue) if revenue > 0 else "—",
+            insights.pct_text(after) if after is not None else "—",
             help="The feature's allocated revenue minus its cost on the new model.",
         )
         st.caption(

@@ -1,8 +1,6 @@
 """Customer page: one customer's revenue, cost and margin over time, its totals against the average customer,
 by feature and model, share per provider, the week its usage rose, and its plan history."""
 
-from typing import Any
-
 import polars as pl
 import streamlit as st
 
@@ -89,7 +87,7 @@ profile_columns = {
     "avg_cost_micros": "Avg customer cost",
     "cost_vs_average": "× average",
 }
-profile_formats: dict[str, Any] = {
+profile_formats: _tables.Formats = {
     "money": ["cost_micros", "avg_cost_micros"],
     "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
     "ratios": ["cost_vs_average"],

@@ -56,7 +56,7 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("Customers shown", f"{shown.filter(pl.col('customer_id') != app_actions.UNATTRIBUTED).height:,}")
 m2.metric("Revenue", money(revenue))
 m3.metric("LLM cost", money(cost))
-m4.metric("Gross margin", pct((revenue - cost) / revenue if revenue > 0 else None))
+m4.metric("Gross margin", pct(app_actions.margin_pct(revenue, cost)))
 
 _tables.show(
     shown,

@@ -2,8 +2,8 @@
 million tokens, in large numbers over the last full months; every chart as PNG and all of it as one ZIP."""
 
 from datetime import timedelta
-from typing import Any
 
+import altair as alt
 import polars as pl
 import streamlit as st
 
@@ -59,9 +59,9 @@ pack_slot = st.empty()  # the investor pack's button, filled once every chart be
 pngs: dict[str, bytes] = {}
 
 
-def chart_block(name: str, chart: object, *, key: str) -> None:
+def chart_block(name: str, chart: alt.LayerChart | alt.FacetChart, *, key: str) -> None:
     """Draw a chart with its PNG download, and keep its PNG for the investor pack."""
-    st.altair_chart(chart, width="stretch")  # type: ignore[call-overload]
+    st.altair_chart(chart, width="stretch")
     image = _data.chart_png(version, start, end, name, chart)
     pngs[name] = image
     st.download_button(
@@ -165,7 +165,7 @@ with st.expander("The numbers behind the charts"):
         "margin_pct": "Margin %",
         "cost_share": "LLM cost / revenue",
     }
-    formats: dict[str, Any] = {
+    formats: _tables.Formats = {
         "money": ["revenue_micros", "cost_micros", "margin_micros"],
         "pct": ["margin_pct", "cost_share"],
     }

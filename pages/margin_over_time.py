@@ -29,7 +29,7 @@ if series["revenue_micros"].sum() == 0 and series["cost_micros"].sum() == 0:
     st.stop()
 
 revenue, cost = int(series["revenue_micros"].sum()), int(series["cost_micros"].sum())
-whole = (revenue - cost) / revenue if revenue > 0 else None
+whole = app_actions.margin_pct(revenue, cost)
 before_start, before_end = app_actions.previous_range(start, end)
 data_from = _data.comparable_from(version)
 comparable = data_from is not None and before_start >= data_from  # the previous period has every source's data
@@ -105,8 +105,8 @@ if split != "none":
         width="stretch",
     )
     st.caption(
-        "The six values with the most LLM cost; the rest are summed as (other). Margin % is drawn between "
-        "−100% and +100% (the table and the tooltips have the exact value)."
+        f"The six values with the most LLM cost; the rest are summed as {app_actions.ALL_OTHERS}. Margin % is "
+        "drawn between −100% and +100% (the table and the tooltips have the exact value)."
     )
     _tables.show(
         parts,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
 import pytest
 
@@ -23,7 +22,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def report(
     db: str, capsys: pytest.CaptureFixture[str], kind: str, start: str, end: str, *extra: str
-) -> list[dict[str, Any]]:
+) -> list[dict[str, str]]:
     capsys.readouterr()
     assert main(["--db", db, "report", kind, "--start", start, "--end", end, *extra]) == 0
     return list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

@@ -28,13 +28,13 @@ def test_margin_pct_is_rounded_half_up_from_the_exact_fraction(
     revenue_micros: int, margin_micros: int, printed: str | None
 ) -> None:
     frame = pl.DataFrame({"revenue_micros": [revenue_micros], "margin_micros": [margin_micros]})
-    got = frame.select(reports.pct4(pl.col("margin_micros"), pl.col("revenue_micros"))).item()
+    got = frame.select(output.pct4(pl.col("margin_micros"), pl.col("revenue_micros"))).item()
     assert got == printed
 
 
 def test_money_is_rounded_half_up_away_from_zero() -> None:
     frame = pl.DataFrame({"cost_micros": [5_000, 4_999, -5_000, -4_999, 123_455_000, 0]})
-    assert frame.select(reports.usd(pl.col("cost_micros"))).to_series().to_list() == [
+    assert frame.select(output.usd(pl.col("cost_micros"))).to_series().to_list() == [
         "0.01",
         "0.00",
         "-0.01",

@@ -8,7 +8,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from margin_core import ingest, reports, sync
+from margin_core import ingest, output, reports, sync
 from margin_core.store.db import make_engine
 from margin_core.workspace import load_workspace
 from tests.connectors.stripe_fixture_server import Reply, StripeFixtureServer, serve
@@ -34,7 +34,7 @@ def engine(tmp_path, monkeypatch: pytest.MonkeyPatch, stripe_server: StripeFixtu
 
 
 def _march_usd(engine) -> dict[str, Decimal]:
-    table = reports.to_cli_frame(
+    table = output.to_cli_frame(
         reports.report(load_workspace(engine), "customers", start=MARCH[0], end=MARCH[1]), "customers"
     )
     return {c: Decimal(v) for c, v in table.select("customer_id", "revenue_usd").iter_rows()}

@@ -77,14 +77,19 @@ from margin_core.app_actions.views import (
     unconverted_revenue,
 )
 from margin_core.engine.granularity import change_in_points, choose_granularity
-from margin_core.engine.margins import UNATTRIBUTED
+from margin_core.engine.margins import margin_pct
+from margin_core.vocabulary import ALL_OTHERS, NO_USAGE, PLACEHOLDERS, UNATTRIBUTED, UNSPECIFIED
 
 __all__ = [
+    "ALL_OTHERS",
+    "NO_USAGE",
+    "PLACEHOLDERS",
     "PROVIDERS",
     "PROVIDER_NAMES",
     "SPLITS",
     "STATUSES",
     "UNATTRIBUTED",
+    "UNSPECIFIED",
     "ConnectionCheck",
     "StoreHandle",
     "app_engine",
@@ -110,6 +115,7 @@ __all__ = [
     "key_labels",
     "ledger_summary",
     "load",
+    "margin_pct",
     "over_time_split",
     "override_choices",
     "plan_history",

@@ -14,7 +14,7 @@ def csv_text(frame: pl.DataFrame, *, kind: reports.ReportKind | None = None) -> 
     """CSV of a shown frame: a report kind's exact CLI columns, else its own columns printed like them."""
     from margin_core import output
 
-    shaped = reports.to_cli_frame(frame, kind) if kind else reports.printable(frame)
+    shaped = output.to_cli_frame(frame, kind) if kind else output.printable(frame)
     return output.to_csv(shaped)
 
 

@@ -18,8 +18,9 @@ from margin_core.app_actions.series import with_change_in_points
 from margin_core.app_actions.views import ledger_summary, plan_history
 from margin_core.engine import forecast, usage_patterns
 from margin_core.engine.granularity import period_starts
-from margin_core.engine.margins import UNATTRIBUTED, with_margin
+from margin_core.engine.margins import with_margin
 from margin_core.schemas import TOKEN_COLUMNS
+from margin_core.vocabulary import UNATTRIBUTED
 from margin_core.workspace import Workspace
 
 PATTERN_ORDER = ("power", "regular", "light", "none", UNATTRIBUTED)

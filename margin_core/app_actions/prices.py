@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from margin_core import prices
 from margin_core.app_actions.store import _bump
@@ -20,15 +20,10 @@ RATE_FIELDS = ("input", "cached_input", "cache_write", "cache_write_1h", "output
 def price_overrides(engine: Engine) -> pl.DataFrame:
     """Every override with its rates in USD per million tokens (as entered)."""
     with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT provider, model, effective_from, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok,"
-                " cache_write_1h_per_mtok, output_per_mtok FROM price_override ORDER BY provider, model, effective_from"
-            )
-        ).all()
+        rows = repo.read_price_overrides(connection)
     schema = {"provider": pl.String, "model": pl.String, "effective_from": pl.Date}
     schema |= {f"{name}_per_mtok": pl.String for name in RATE_FIELDS}
-    return pl.DataFrame([(r[0], r[1], repo.as_date(r[2]), *r[3:]) for r in rows], schema=schema, orient="row")
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def save_price_override(
@@ -56,9 +51,8 @@ def delete_price_override(engine: Engine, *, provider: str, model: str, effectiv
     """Remove one override; genai-prices applies again from that date."""
     _bump(
         engine,
-        lambda connection: connection.execute(
-            text("DELETE FROM price_override WHERE provider = :p AND model = :m AND effective_from = :d"),
-            {"p": provider, "m": model, "d": effective_from},
+        lambda connection: repo.delete_price_override(
+            connection, provider=provider, model=model, effective_from=effective_from
         ),
     )
 

@@ -5,20 +5,21 @@ connections with masked keys and their last sync, and run a sync.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from connectors import anthropic, openai, openrouter, stripe_revenue
 from connectors.errors import ConnectorError
+from connectors.records import SOURCES
 from margin_core import secrets, settings, sync
 from margin_core.app_actions.clock import as_utc
 from margin_core.errors import ConfigError
+from margin_core.store import connections as connections_table
+from margin_core.store import sync_runs
 
-PROVIDERS = ("openai", "anthropic", "openrouter", "stripe")
+PROVIDERS = SOURCES
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "stripe": "Stripe"}
 
 
@@ -32,103 +33,46 @@ class ConnectionCheck:
 
 def check_key(kind: str, secret: str) -> ConnectionCheck:
     """Check a key's format, then make one cheap authenticated call (DESIGN §7)."""
-    if kind not in _KEY_TESTS:
+    if kind not in sync.KEY_FORMATS:
         raise ConfigError(f"unknown connection {kind!r}")
     try:
-        _KEY_TESTS[kind](secret)
+        _test_key(kind, secret)
     except ConnectorError as exc:
         return ConnectionCheck(False, str(exc))
     return ConnectionCheck(True, f"{PROVIDER_NAMES[kind]} accepted the key.")
 
 
-def _test_openai(secret: str) -> None:
-    openai.validate_key_format(secret)
-    with closing(openai.make_client(secret, base_url=settings.base_url("openai"))) as client:
-        openai.OpenAIConnector(client).test_key()
-
-
-def _test_anthropic(secret: str) -> None:
-    anthropic.validate_key_format(secret)
-    with closing(anthropic.make_client(secret, base_url=settings.base_url("anthropic"))) as client:
-        anthropic.AnthropicConnector(client).test_key()
-
-
-def _test_openrouter(secret: str) -> None:
-    openrouter.validate_key_format(secret)
-    with closing(openrouter.make_client(secret, base_url=settings.base_url("openrouter"))) as client:
-        openrouter.OpenRouterConnector(client).test_key()
-
-
-def _test_stripe(secret: str) -> None:
-    stripe_revenue.validate_key_format(secret)
-    stripe_revenue.StripeRevenue(stripe_revenue.make_client(secret, base_url=settings.base_url("stripe"))).test_key()
-
-
-# Each raises ConnectorError when the key's format is wrong or the provider refuses it.
-_KEY_TESTS: dict[str, Callable[[str], None]] = {
-    "openai": _test_openai,
-    "anthropic": _test_anthropic,
-    "openrouter": _test_openrouter,
-    "stripe": _test_stripe,
-}
+def _test_key(kind: str, secret: str) -> None:
+    """Raises ConnectorError when the key's format is wrong or the provider refuses it."""
+    sync.KEY_FORMATS[kind](secret)
+    if kind == "stripe":
+        sync.stripe_connector(secret).test_key()
+        return
+    with sync.usage_connector(kind, secret) as connector:
+        connector.test_key()
 
 
 def save_connection(engine: Engine, kind: str, secret: str) -> None:
     """Save (or replace) a provider's key, encrypted at rest; only its masked form is ever shown."""
     if kind not in PROVIDERS:
         raise ConfigError(f"unknown connection {kind!r}")
-    token, label = secrets.encrypt(secret), secrets.mask(secret)
-    with engine.begin() as connection:
-        updated = connection.execute(
-            text(
-                "UPDATE connection SET secret_encrypted = :s, label = :l, status = 'connected', last_error = '' "
-                "WHERE kind = :k"
-            ),
-            {"s": token, "l": label, "k": kind},
-        )
-        if updated.rowcount == 0:
-            connection.execute(
-                text(
-                    "INSERT INTO connection (kind, label, secret_encrypted, status, created_at, last_error) "
-                    "VALUES (:k, :l, :s, 'connected', :t, '')"
-                ),
-                {"k": kind, "l": label, "s": token, "t": datetime.now(UTC)},
-            )
+    connections_table.save_connection(engine, kind, token=secrets.encrypt(secret), label=secrets.mask(secret))
 
 
 def remove_connection(engine: Engine, kind: str) -> None:
     """Forget a provider's key (the data already synced stays)."""
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM connection WHERE kind = :k"), {"k": kind})
+    connections_table.delete_connection(engine, kind)
 
 
 def saved_key(engine: Engine, kind: str) -> str | None:
     """A saved key in clear, for a test call; never shown."""
-    with engine.connect() as connection:
-        token = connection.execute(
-            text("SELECT secret_encrypted FROM connection WHERE kind = :k"), {"k": kind}
-        ).scalar()
+    token = connections_table.read_secret(engine, kind)
     return secrets.decrypt(token) if token else None
 
 
 def connections(engine: Engine) -> pl.DataFrame:
     """One row per provider: masked key, status, last sync, its rows and error (env keys included)."""
-    with engine.connect() as connection:
-        saved = {
-            row.kind: row
-            for row in connection.execute(
-                text("SELECT kind, label, status, last_synced_at, last_error FROM connection")
-            )
-        }
-        runs = {
-            row.provider: row
-            for row in connection.execute(
-                text(
-                    "SELECT provider, status, rows_written, error, finished_at FROM sync_run r WHERE id = "
-                    "(SELECT MAX(id) FROM sync_run s WHERE s.provider = r.provider)"
-                )
-            )
-        }
+    saved, runs = connections_table.read_connections(engine), sync_runs.latest_rows(engine)
     rows = []
     for kind in PROVIDERS:
         row, run = saved.get(kind), runs.get(kind)

@@ -7,10 +7,11 @@ from datetime import date
 import polars as pl
 
 from margin_core import reports
-from margin_core.engine import dimensions, granularity, margins
+from margin_core.engine import granularity, margins
 from margin_core.engine.granularity import Granularity, change_in_points
 from margin_core.engine.margins import with_margin
 from margin_core.errors import ConfigError
+from margin_core.vocabulary import ALL_OTHERS
 from margin_core.workspace import Workspace
 
 SPLITS = ("customer", "tier", "feature", "model", "provider")
@@ -21,7 +22,7 @@ def over_time_split(
 ) -> pl.DataFrame:
     """Revenue, cost and margin per period and per value of `by` (customer, tier, feature, model,
     provider): each period is its own report range, so values add up to the unsplit series. Values past
-    the `top` by cost are summed as "(other)"."""
+    the `top` by cost are summed as `ALL_OTHERS`, "(all others)"."""
     if by not in SPLITS:
         raise ConfigError(f"cannot split by {by!r}; one of {', '.join(SPLITS)}")
     # Attribution is per day: compute the range's ledger and revenue once, then slice them per period.
@@ -39,13 +40,8 @@ def over_time_split(
             rows = margins.customer_margins(led, daily_revenue=rev, customers=customers).select(
                 pl.col("customer_name").alias("value"), "revenue_micros", "cost_micros"
             )
-        elif by == "tier":
-            rows = dimensions.by_customer_attribute(
-                led, daily_revenue=rev, customers=customers, attribute="tier"
-            ).select("value", "revenue_micros", "cost_micros")
         else:
-            values = ["provider", "model"] if by == "model" else [by]
-            rows = dimensions.by_usage_attribute(led, daily_revenue=rev, values=values, basis=workspace.basis).select(
+            rows = reports.dimension_rows(led, daily_revenue=rev, workspace=workspace, dimension=by).select(
                 pl.col(by).alias("value"), "revenue_micros", "cost_micros"
             )
         lazy_frames.append(rows.with_columns(pl.lit(period).alias("period_start")))
@@ -63,7 +59,7 @@ def over_time_split(
     keep = ranking.head(top)["value"].to_list()
     grouped = (
         stacked.with_columns(
-            pl.when(pl.col("value").is_in(keep)).then(pl.col("value")).otherwise(pl.lit("(other)")).alias("value")
+            pl.when(pl.col("value").is_in(keep)).then(pl.col("value")).otherwise(pl.lit(ALL_OTHERS)).alias("value")
         )
         .group_by("period_start", "value")
         .agg(pl.col("revenue_micros").sum(), pl.col("cost_micros").sum())

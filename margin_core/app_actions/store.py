@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TypeAlias
 
 import polars as pl
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from margin_core import demo, fx, imports, ingest, reports, settings
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
@@ -138,10 +138,7 @@ def delete_mapping(engine: Engine, *, provider: str, dimension: str, value: str)
     """Remove one mapping."""
     _bump(
         engine,
-        lambda c: c.execute(
-            text("DELETE FROM usage_mapping WHERE provider = :p AND dimension = :d AND value = :v"),
-            {"p": provider, "d": dimension, "v": value},
-        ),
+        lambda c: repo.delete_mapping(c, provider=provider, dimension=dimension, value=value),
     )
 
 

@@ -9,14 +9,16 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
+from connectors.records import USAGE_PROVIDERS
 from margin_core import insights, reports
 from margin_core.app_actions.clock import as_utc
-from margin_core.app_actions.providers import PROVIDER_NAMES, PROVIDERS
-from margin_core.engine.margins import UNATTRIBUTED
+from margin_core.app_actions.providers import PROVIDER_NAMES
+from margin_core.engine.margins import margin_pct
 from margin_core.schemas import TOKEN_COLUMNS
-from margin_core.store import repo
+from margin_core.store import repo, sync_runs
+from margin_core.vocabulary import UNATTRIBUTED
 from margin_core.workspace import Workspace
 
 STATUSES = ("profitable", "break_even", "unprofitable")
@@ -89,7 +91,7 @@ def totals(customers: pl.DataFrame) -> dict[str, Any]:
         "revenue_micros": revenue,
         "cost_micros": cost,
         "margin_micros": revenue - cost,
-        "margin_pct": (revenue - cost) / revenue if revenue > 0 else None,
+        "margin_pct": margin_pct(revenue, cost),
         "cost_share": cost / revenue if revenue > 0 else None,
         "unattributed_micros": unattributed,
         "unattributed_share": unattributed / cost if cost > 0 else None,
@@ -120,19 +122,11 @@ def tokens_by_model(daily: pl.DataFrame) -> pl.DataFrame:
 
 def freshness(engine: Engine, workspace: Workspace) -> pl.DataFrame:
     """Per source: the last day with data, the last sync and its result."""
+    runs = sync_runs.latest_rows(engine)
     with engine.connect() as connection:
-        runs = {
-            row.provider: row
-            for row in connection.execute(
-                text(
-                    "SELECT provider, status, finished_at, error FROM sync_run r WHERE id = "
-                    "(SELECT MAX(id) FROM sync_run s WHERE s.provider = r.provider)"
-                )
-            )
-        }
-        usage_last, last_event = repo.last_days(connection, PROVIDERS[:3])
+        usage_last, last_event = repo.last_days(connection, USAGE_PROVIDERS)
     rows: list[dict[str, Any]] = []
-    for provider in PROVIDERS[:3]:
+    for provider in USAGE_PROVIDERS:
         run = runs.get(provider)
         rows.append(
             {

@@ -23,9 +23,10 @@ from datetime import date, timedelta
 import polars as pl
 
 from margin_core import schemas
-from margin_core.engine.margins import DEFAULT_BREAK_EVEN, UNATTRIBUTED
+from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.engine.money import MICROS_PER_CENT
 from margin_core.schemas import TOKEN_COLUMNS
+from margin_core.vocabulary import UNATTRIBUTED
 
 LOOKBACK = 31  # days back that first_day is searched
 STATUS_RANK = {"unprofitable": 0, "break_even": 1, "profitable": 2}

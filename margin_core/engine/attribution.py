@@ -17,9 +17,9 @@ import polars as pl
 from margin_core import schemas
 from margin_core.engine.money import allocate_largest_remainder, round_half_even_div
 from margin_core.schemas import TOKEN_COLUMNS
+from margin_core.vocabulary import UNSPECIFIED
 
 DIMENSIONS = ("api_key_id", "project_id", "user_id")  # mapping precedence
-UNSPECIFIED_FEATURE = "(unspecified)"
 EVENT_KEY = ("customer_id", "feature", "api_key_id", "metadata_json", "has_cost")  # tie-break order
 LEDGER_KEY = ["day", "customer_id", "feature", "provider", "model", "metadata_json"]
 
@@ -174,7 +174,7 @@ def _rows_without_events(rows: pl.LazyFrame) -> pl.LazyFrame:
     return rows.filter(pl.col("has_rest")).select(
         "day",
         pl.col("mapped_customer").alias("customer_id"),
-        pl.lit(UNSPECIFIED_FEATURE).alias("feature"),
+        pl.lit(UNSPECIFIED).alias("feature"),
         "provider",
         "model",
         pl.lit("{}").alias("metadata_json"),
@@ -206,7 +206,7 @@ def _unattributed(rows: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("rest_requests").alias("requests"),
             "cost_source",
         )
-        .cast(dict(schemas.UNATTRIBUTED))  # type: ignore[arg-type]
+        .cast(dict(schemas.UNATTRIBUTED_ROWS))  # type: ignore[arg-type]
     )
 
 

@@ -15,8 +15,8 @@ import polars as pl
 from margin_core.engine.money import ATTO_PER_MICRO, allocate_largest_remainder, round_half_even_div
 from margin_core.engine.pricing import token_cost_atto, with_rates
 from margin_core.schemas import USAGE_KEY
+from margin_core.vocabulary import OTHER_MODEL
 
-OTHER_MODEL = "(other)"
 WEB_SEARCH_ATTO = 10**16  # $0.01 per search
 _ATTO_PER_PICO = 10**6  # weights in pico-dollars keep cost × weight inside Int128
 TOKENS = (

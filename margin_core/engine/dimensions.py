@@ -14,11 +14,11 @@ from typing import Literal
 
 import polars as pl
 
-from margin_core.engine.margins import DEFAULT_BREAK_EVEN, UNATTRIBUTED, revenue_by_customer, with_margin
+from margin_core.engine.margins import DEFAULT_BREAK_EVEN, revenue_by_customer, with_margin
 from margin_core.engine.money import allocate_largest_remainder
 from margin_core.schemas import TOKEN_COLUMNS
+from margin_core.vocabulary import NO_USAGE, UNATTRIBUTED
 
-NO_USAGE = "(no usage)"
 NONE = "(none)"
 CUSTOMER_COLUMNS = ("tier", "segment", "region")
 Basis = Literal["requests", "tokens"]

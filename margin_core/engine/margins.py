@@ -8,9 +8,14 @@ import polars as pl
 
 from margin_core.engine.granularity import Granularity, bucket_period, period_starts
 from margin_core.engine.money import MICROS_PER_CENT
+from margin_core.vocabulary import UNATTRIBUTED
 
-UNATTRIBUTED = "(unattributed)"
 DEFAULT_BREAK_EVEN = 0.20
+
+
+def margin_pct(revenue_micros: int, cost_micros: int) -> float | None:
+    """`with_margin`'s margin_pct for one pair of totals: (revenue − cost) / revenue, None when revenue ≤ 0."""
+    return (revenue_micros - cost_micros) / revenue_micros if revenue_micros > 0 else None
 
 
 def with_margin(frame: pl.LazyFrame, *, break_even: float = DEFAULT_BREAK_EVEN) -> pl.LazyFrame:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from margin_core import schemas
 from margin_core.store.db import read_frame, read_frames
 from margin_core.store.light import BULK, CUSTOMER_COLUMNS, SNAPSHOT, day_queries
+from margin_core.store.tables import PriceOverride
 
 USAGE_KEY = schemas.USAGE_KEY
 USAGE_VALUES = (
@@ -260,24 +261,42 @@ def set_setting(connection: Connection, key: str, value: str) -> None:
     _upsert(connection, "setting", columns=("key", "value"), key=("key",), rows=[(key, value)])
 
 
+PRICE_OVERRIDE_KEY = ("provider", "model", "effective_from")
+PRICE_OVERRIDE_RATES = tuple(c for c in PriceOverride.model_fields if c.endswith("_per_mtok"))
+PRICE_OVERRIDE_COLUMNS = (*PRICE_OVERRIDE_KEY, *PRICE_OVERRIDE_RATES)
+"""The price_override columns after its id, from tables.PriceOverride: the key, then the five rates."""
+
+
 def upsert_price_override(connection: Connection, row: Sequence[Any]) -> int:
     """(provider, model, effective_from, input, cached_input, cache_write, cache_write_1h, output per MTok)."""
-    return _upsert(
-        connection,
-        "price_override",
-        columns=(
-            "provider",
-            "model",
-            "effective_from",
-            "input_per_mtok",
-            "cached_input_per_mtok",
-            "cache_write_per_mtok",
-            "cache_write_1h_per_mtok",
-            "output_per_mtok",
-        ),
-        key=("provider", "model", "effective_from"),
-        rows=[row],
+    return _upsert(connection, "price_override", columns=PRICE_OVERRIDE_COLUMNS, key=PRICE_OVERRIDE_KEY, rows=[row])
+
+
+def delete_price_override(connection: Connection, *, provider: str, model: str, effective_from: date) -> None:
+    """Remove one override."""
+    connection.execute(
+        text("DELETE FROM price_override WHERE provider = :p AND model = :m AND effective_from = :d"),
+        {"p": provider, "m": model, "d": effective_from},
     )
+
+
+def delete_mapping(connection: Connection, *, provider: str, dimension: str, value: str) -> None:
+    """Remove one usage mapping."""
+    connection.execute(
+        text("DELETE FROM usage_mapping WHERE provider = :p AND dimension = :d AND value = :v"),
+        {"p": provider, "d": dimension, "v": value},
+    )
+
+
+def clear_tables(connection: Connection, tables: Iterable[str]) -> None:
+    """Delete every row of these tables (names from the code, never from input)."""
+    for table in tables:
+        connection.execute(text(f"DELETE FROM {table}"))
+
+
+def delete_setting(connection: Connection, key: str) -> None:
+    """Remove one setting."""
+    connection.execute(text("DELETE FROM setting WHERE key = :k"), {"k": key})
 
 
 # --- reads --------------------------------------------------------------------------------------
@@ -332,13 +351,20 @@ def read_exchange_rates(connection: Connection) -> dict[str, Decimal]:
 
 def read_price_override_rows(connection: Connection) -> list[tuple[Any, ...]]:
     """Price overrides as stored: (provider, model, effective_from, five rates in USD per MTok as Decimal)."""
+    return [(*r[:3], *(Decimal(v) for v in r[3:])) for r in read_price_overrides(connection)]
+
+
+def read_price_overrides(connection: Connection) -> list[tuple[Any, ...]]:
+    """Price overrides by provider, model and date: (provider, model, effective_from, five rates as entered)."""
     rows = connection.execute(
-        text(
-            "SELECT provider, model, effective_from, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, "
-            "cache_write_1h_per_mtok, output_per_mtok FROM price_override"
-        )
+        text(f"SELECT {', '.join(PRICE_OVERRIDE_COLUMNS)} FROM price_override ORDER BY provider, model, effective_from")
     ).all()
-    return [(r[0], r[1], as_date(r[2]), *(Decimal(v) for v in r[3:])) for r in rows]
+    return [(r[0], r[1], as_date(r[2]), *r[3:]) for r in rows]
+
+
+def has_rows(connection: Connection, table: str) -> bool:
+    """True when the table (a name from the code) holds at least one row."""
+    return connection.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None
 
 
 def as_date(value: date | str) -> date:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import polars as pl
 from hypothesis import given
@@ -50,13 +49,13 @@ EVENT_BASE = {
 }
 
 
-def usage(*rows: dict[str, Any]) -> pl.LazyFrame:
+def usage(*rows: dict[str, object]) -> pl.LazyFrame:
     return pl.DataFrame(
         [{**USAGE_BASE, "usage_id": i, **row} for i, row in enumerate(rows)], schema=schemas.USAGE
     ).lazy()
 
 
-def events(*rows: dict[str, Any]) -> pl.LazyFrame:
+def events(*rows: dict[str, object]) -> pl.LazyFrame:
     return pl.DataFrame([{**EVENT_BASE, **row} for row in rows], schema=schemas.EVENTS).lazy()
 
 

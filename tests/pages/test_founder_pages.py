@@ -15,8 +15,9 @@ from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
+from streamlit.testing.v1.element_tree import Button
 
-from margin_core import app_actions, demo, insights, reports
+from margin_core import app_actions, demo, insights, output, reports
 from margin_core.app_actions import founder
 from margin_core.store.db import make_engine
 from margin_core.workspace import load_workspace
@@ -192,7 +193,7 @@ def test_alert_thresholds_are_settings(demo_url: str) -> None:
     form = [n for n in at.number_input if n.label.startswith("Cost spike: at least ×")]
     assert form and form[0].value == 2.0
     form[0].set_value(3.5)
-    submit = next(b for b in at.button if b.label == "Save alert thresholds")
+    submit = next(b for b in at.get("button") if isinstance(b, Button) and b.label == "Save alert thresholds")
     submit.click().run()
     assert not at.exception, [e.value for e in at.exception]
     engine = make_engine(demo_url)
@@ -213,7 +214,7 @@ def test_cross_subsidy_by_usage_pattern_matches_the_cli_report(workspace) -> Non
     assert not at.exception, [e.value for e in at.exception]
     served = _served(at, "cross_table_csv").decode()
     start, end = TODAY - timedelta(days=31), TODAY
-    expected = reports.to_cli_frame(
+    expected = output.to_cli_frame(
         reports.report(workspace, "usage-patterns", start=start, end=end), "usage-patterns"
     ).write_csv()
     assert sorted(served.splitlines()) == sorted(expected.splitlines())

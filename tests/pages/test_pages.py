@@ -173,7 +173,7 @@ def test_customers_table_has_every_row_and_the_cli_csv(store: str) -> None:
     assert len(shown) == table.height == 7  # six customers and (unattributed)
     assert set(shown["Customer id"]) == set(table["customer_id"])
     assert shown["Customer"].iloc[0] == "StartupCo"  # worst margin first
-    cli = output.to_csv(reports.to_cli_frame(table, "customers"))
+    cli = output.to_csv(output.to_cli_frame(table, "customers"))
     served = _download(at, "customers_table_csv")
     assert served.splitlines()[0] == cli.splitlines()[0]
     assert sorted(served.splitlines()[1:]) == sorted(cli.splitlines()[1:])
@@ -289,7 +289,7 @@ def test_costs_reconciles_every_provider_month_and_agrees_with_the_providers_rep
     csv = pl.read_csv(io.StringIO(_download(at, "costs_reconciliation_csv")), infer_schema=False)
     assert set(csv["difference_usd"]) == {"0.00"}
     money = pl.Decimal(20, 2)
-    providers = reports.to_cli_frame(reports.report(_workspace(store), "providers", start=start, end=end), "providers")
+    providers = output.to_cli_frame(reports.report(_workspace(store), "providers", start=start, end=end), "providers")
     summed = csv.group_by("provider").agg(pl.col("cost_usd").cast(money).sum())
     assert dict(summed.iter_rows()) == dict(providers.select("provider", pl.col("cost_usd").cast(money)).iter_rows())
 
@@ -381,7 +381,7 @@ def test_export_serves_every_report_as_the_cli_prints_it(store: str) -> None:
     at = _open("import_export")
     served = _download(at, "export_models")
     frame = reports.report(_workspace(store), "models", start=start, end=end)
-    assert served == output.to_csv(reports.to_cli_frame(frame, "models"))
+    assert served == output.to_csv(output.to_cli_frame(frame, "models"))
     assert len(at.dataframe[0].value) == len(reports.REPORT_KINDS)
 
 
