@@ -179,6 +179,23 @@ def _progress(message: str) -> None:
     sys.stderr.flush()
 
 
+def _replay_spool(db: str | None) -> None:
+    """Events an SDK process spooled for this store are written first (DESIGN §6); a SQLite file without a
+    spool beside it (`tracker.default_spool_path`) needs no engine, so a report still starts fast."""
+    from margin_core import settings
+
+    url = db or settings.database_url()
+    if url.startswith("sqlite:///") and "?" not in url:
+        database = Path(url.removeprefix("sqlite:///"))
+        spool = database.with_name(f"{database.name}-spool.jsonl")
+        if not spool.is_file() or spool.stat().st_size == 0:
+            return
+    from margin_core.sdk.spool import replay_store_spool
+    from margin_core.store.db import make_engine
+
+    replay_store_spool(make_engine(url))
+
+
 def _report(args: argparse.Namespace) -> int:
     if args.end <= args.start:
         sys.stderr.write("error: --end must be after --start (the end is exclusive)\n")
@@ -189,6 +206,7 @@ def _report(args: argparse.Namespace) -> int:
     from margin_core import output, prices, reports
     from margin_core.workspace import load_workspace_url, unpriced_models
 
+    _replay_spool(args.db)
     workspace = load_workspace_url(args.db)  # a SQLite file without SQLAlchemy: a report starts fast
     if args.kind == "alerts":  # the store's sync runs too: a failed sync is an alert
         from datetime import timedelta
