@@ -1,4 +1,4 @@
-"""SDK targets of DESIGN §7: capture overhead per call (< 50 µs) and event ingest (> 100,000 events/s).
+"""SDK targets of rules §7: capture overhead per call (< 50 µs) and event ingest (> 100,000 events/s).
 
     .venv/bin/python bench/bench_sdk.py                 # 500k events, 100k calls, temp SQLite stores
     .venv/bin/python bench/bench_sdk.py --events 2000000 --calls 200000

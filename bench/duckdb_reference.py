@@ -1,4 +1,4 @@
-"""DESIGN §7's reference: the `customers` report as one DuckDB SQL query over CSVs of the same data.
+"""rules §7's reference: the `customers` report as one DuckDB SQL query over CSVs of the same data.
 
     python bench/duckdb_reference.py export --db sqlite:///bench/out/l.db --out bench/out/csv
     python bench/duckdb_reference.py run --csv bench/out/csv --start 2026-06-01 --end 2026-08-30

@@ -1,4 +1,4 @@
-"""Workload generators for the benchmarks (DESIGN §7). Workload "L": 1,000 API keys, 5,000 customers,
+"""Workload generators for the benchmarks (rules §7). Workload "L": 1,000 API keys, 5,000 customers,
 90 days, 3 providers, 30 models, 10 M request events, 20,000 invoice lines. Deterministic, vectorized.
 
     python bench/generate.py --db sqlite:///bench/out/l.db --events 10000000

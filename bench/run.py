@@ -1,4 +1,4 @@
-"""The figures of DESIGN §7 (v3 Live) in one run, on a store it generates or is given.
+"""The figures of rules §7 (v3 Live) in one run, on a store it generates or is given.
 
     python bench/run.py --db sqlite:////work/bench-out/l2m.db            # a store from bench/generate.py
     python bench/run.py --generate 2000000 --out /work/bench-out/run2m   # generate one first

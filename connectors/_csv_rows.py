@@ -1,6 +1,6 @@
 """CSV rows with their physical line numbers, and typed cells that fail naming the line and the reason.
 
-A bad file is rejected whole (DESIGN §5): the first bad cell raises PayloadError(provider="csv") with the
+A bad file is rejected whole (rules §5): the first bad cell raises PayloadError(provider="csv") with the
 physical line of its record (the header is line 1; a record whose quoted cell spans lines starts where its
 first line is).
 """
@@ -17,7 +17,7 @@ from connectors.errors import PayloadError
 
 PROVIDER = "csv"
 MAX_INT64 = 2**63 - 1
-MAX_AMOUNT = Decimal(10) ** 12  # USD (DESIGN §5)
+MAX_AMOUNT = Decimal(10) ** 12  # USD (rules §5)
 MAX_FIELD = 10_000  # characters
 
 
@@ -155,7 +155,7 @@ def _csv_problem(exc: csv.Error) -> str:
 
 
 def decode(data: bytes, *, source: str) -> str:
-    """UTF-8 text of an export (a BOM dropped); bytes that are not UTF-8 are named by line (DESIGN §5)."""
+    """UTF-8 text of an export (a BOM dropped); bytes that are not UTF-8 are named by line (rules §5)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

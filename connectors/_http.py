@@ -24,10 +24,10 @@ Params = Mapping[str, str | int | Sequence[str]]
 
 # Key in `Response.extensions` where RetryTransport records how many attempts a response took.
 ATTEMPTS_EXTENSION = "margin_attempts"
-# DESIGN §7: a whole answer (headers and body) within this many seconds, whatever the per-read timeouts (a
+# rules §7: a whole answer (headers and body) within this many seconds, whatever the per-read timeouts (a
 # server trickling one byte every few seconds never trips those); read at each request, so tests can lower it.
 REQUEST_DEADLINE = 60.0
-# DESIGN §7: pages followed in one listing at most; a cursor that never ends fails clearly instead.
+# rules §7: pages followed in one listing at most; a cursor that never ends fails clearly instead.
 MAX_PAGES = 10_000
 
 # Transport failures worth another attempt. Failed connects are already retried by

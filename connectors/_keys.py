@@ -1,4 +1,4 @@
-"""The format check every connector runs on a key before its first call (DESIGN §7)."""
+"""The format check every connector runs on a key before its first call (rules §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sum records that share a natural key, so an upsert never writes one bucket over another (DESIGN §5)."""
+"""Sum records that share a natural key, so an upsert never writes one bucket over another (rules §5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Typed reads of provider JSON: a missing field or a wrong type raises PayloadError naming where it sits.
 
-Bodies are parsed with `parse_float=Decimal` (STYLE §3), so a JSON number is an `int` or a `Decimal`, never
+Bodies are parsed with `parse_float=Decimal` (rules §3), so a JSON number is an `int` or a `Decimal`, never
 a float. Every accessor knows the provider, the endpoint and the path from the root (`data[2].results[0]`),
 so the message says exactly which field of which response broke.
 """
@@ -81,7 +81,7 @@ class Node:
         return value
 
     def opt_text(self, key: str) -> str:
-        """A string dimension; null or absent is the empty string (DESIGN §3: key parts are never NULL)."""
+        """A string dimension; null or absent is the empty string (rules §3: key parts are never NULL)."""
         value = self._raw(key, required=False)
         if value is None:
             return ""

@@ -1,7 +1,7 @@
 """Retry policy shared by every connector: 429 and 5xx, at most 5 attempts, exponential backoff.
 
 `Retry-After` (seconds or an HTTP date) wins over the backoff but is capped, so a provider asking for
-an hour does not freeze a sync (DESIGN §7).
+an hour does not freeze a sync (rules §7).
 """
 
 from __future__ import annotations

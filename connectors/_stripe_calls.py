@@ -1,7 +1,7 @@
 """One Stripe request at a time: our own backoff on 429, Stripe errors translated to connector errors.
 
 The SDK retries connection failures, 409 and 5xx itself (`max_network_retries=2`, so at most 3 attempts,
-within DESIGN §7's 5), but never a 429 and never by `Retry-After`: that part is ours, per `_retry.py`.
+within rules §7's 5), but never a 429 and never by `Retry-After`: that part is ours, per `_retry.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ S = TypeVar("S", bound=stripe.StripeObject)
 Sleep = Callable[[float], None]
 
 PROVIDER = "stripe"
-MAX_PAGES = 10_000  # pages of one list at most (DESIGN §7); read at each list, so tests can lower it
+MAX_PAGES = 10_000  # pages of one list at most (rules §7); read at each list, so tests can lower it
 # The Dashboard resource a restricted key needs "Read" on, per list endpoint we call.
 READ_PERMISSIONS = {
     "customers": "Customers",

@@ -1,7 +1,7 @@
 """Reading Stripe objects: the optional fields in one place, and errors naming the object, its id and the field.
 
 stripe-python types a field `Optional[...]` when the API reference marks it nullable or leaves it out of
-`required` (DESIGN §4.7, STYLE §4): a card refund has no `description`, a customer may have `name: null`
+`required` (rules §4.7, docs/architecture.md): a card refund has no `description`, a customer may have `name: null`
 and no `business_name`, a `custom_line_item` credit-note line has no `invoice_line_item`, an invoice
 line's `pricing` may have no `price_details`. Such a field is read with `optional()`, which takes absent
 and null alike. A field typed as always present is read as an attribute inside `reading()`, so that if
@@ -44,7 +44,7 @@ def optional(obj: stripe.StripeObject | None, field: str) -> Any:  # noqa: ANN40
 
 
 def optional_text(obj: stripe.StripeObject | None, field: str) -> str:
-    """An optional string field; absent or null is the empty string (DESIGN §3: key parts are never NULL)."""
+    """An optional string field; absent or null is the empty string (rules §3: key parts are never NULL)."""
     value = optional(obj, field)
     return value if isinstance(value, str) else ""
 

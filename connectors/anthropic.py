@@ -2,7 +2,7 @@
 
 The messages usage report gives tokens per (day, model, key, workspace) but no request count, so
 `requests` is 0. The cost report cannot be grouped by key: its finest grain with dollars is (day,
-workspace), which is what the sync splits over the usage rows (DESIGN §4.2). Its `amount` is a decimal
+workspace), which is what the sync splits over the usage rows (rules §4.2). Its `amount` is a decimal
 string in cents. A null workspace is the default workspace and is stored as "".
 """
 
@@ -136,7 +136,7 @@ def _window_params(start: date, end: date) -> dict[str, str | int | list[str]]:
 
 
 def _usage_record(result: Node, *, day: date) -> UsageRecord:
-    """DESIGN §4.8: uncached input, cache reads, and cache writes (5 m + 1 h, of which 1 h) kept apart."""
+    """rules §4.8: uncached input, cache reads, and cache writes (5 m + 1 h, of which 1 h) kept apart."""
     creation = result.child("cache_creation")
     write_5m = creation.count("ephemeral_5m_input_tokens")
     write_1h = creation.count("ephemeral_1h_input_tokens")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 REDACTED = "[redacted]"
-# Anything shaped like a credential (DESIGN §7): a provider or a proxy may echo the key it was sent, and the
+# Anything shaped like a credential (rules §7): a provider or a proxy may echo the key it was sent, and the
 # message of a ConnectorError is stored (sync_run.error, connection.last_error), logged, printed and shown.
 _SECRETS = re.compile(
     r"""

@@ -2,7 +2,7 @@
 
 Usage comes from `organization/usage/completions` and `organization/usage/embeddings` in 1-day buckets
 grouped by model, project, API key and user; reported dollars from `organization/costs` grouped by
-project and API key, the grain DESIGN §4.2 splits from. Other usage endpoints (images, audio, vector
+project and API key, the grain rules §4.2 splits from. Other usage endpoints (images, audio, vector
 stores…) are not read: their dollars still arrive through the costs endpoint, and the sync keeps them as
 `(other)` rows. Array parameters use the bracket form `group_by[]=…`, as the official SDK sends them.
 """
@@ -31,7 +31,7 @@ COMPLETIONS = "organization/usage/completions"
 EMBEDDINGS = "organization/usage/embeddings"
 COSTS = "organization/costs"
 USAGE_GROUP_BY = ("model", "project_id", "api_key_id", "user_id")
-COST_GROUP_BY = ("project_id", "api_key_id")  # DESIGN §4.2: the cost grain is (day, project, key)
+COST_GROUP_BY = ("project_id", "api_key_id")  # rules §4.2: the cost grain is (day, project, key)
 BUCKETS_PER_PAGE = 31  # the maximum the usage endpoints allow for 1d buckets
 KEYS_PER_PAGE = 100
 
@@ -158,7 +158,7 @@ def _window_params(start: date, end: date) -> dict[str, str | int | list[str]]:
 
 
 def _usage_record(result: Node, *, day: date, has_output: bool) -> UsageRecord:
-    """DESIGN §4.8: OpenAI's input_tokens include cache reads and writes; the record's do not."""
+    """rules §4.8: OpenAI's input_tokens include cache reads and writes; the record's do not."""
     total_input = result.count("input_tokens")
     cached = result.opt_count("input_cached_tokens")
     cache_write = result.opt_count("input_cache_write_tokens")

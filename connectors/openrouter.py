@@ -1,7 +1,7 @@
 """OpenRouter management API (keys, per-key activity) → usage records carrying their own dollars.
 
 Usage is read per key (`activity?api_key_hash=…`), never also as the unfiltered total, which would count
-every request twice (DESIGN §5). Activity has one row per (date, model, upstream endpoint), so rows that
+every request twice (rules §5). Activity has one row per (date, model, upstream endpoint), so rows that
 share (day, model, key) are summed. It covers the last 30 complete UTC days only; rows outside the
 requested window are dropped. `cost_usd` is `usage`, the OpenRouter credits spent (BYOK fees included).
 `byok_usage_inference` is left out on purpose: it is what the upstream provider billed on the user's own
@@ -114,7 +114,7 @@ class OpenRouterConnector:
 
 
 def _usage_record(row: Node, *, day: date, api_key_hash: str) -> UsageRecord:
-    """completion_tokens already include reasoning tokens (DESIGN §4.8): they are never added again."""
+    """completion_tokens already include reasoning tokens (rules §4.8): they are never added again."""
     return UsageRecord(
         provider=PROVIDER,
         day=day,

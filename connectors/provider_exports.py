@@ -47,7 +47,7 @@ DEFAULT_WORKSPACE = "Default"
 
 
 def parse_openai_usage_export(text: str) -> list[UsageRecord]:
-    """UsageRecords of an OpenAI usage export, with DESIGN §4.8's token convention; one per natural key."""
+    """UsageRecords of an OpenAI usage export, with rules §4.8's token convention; one per natural key."""
     required = (("start_time", "start_time_iso"), ("model",), ("input_tokens",), ("num_model_requests",))
     records: list[UsageRecord] = []
     for row in read_rows(text, source=OPENAI_USAGE, required=required):

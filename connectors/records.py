@@ -1,7 +1,7 @@
 """The vocabulary shared by connectors, sync and store: frozen records, exact money.
 
 Money is exact: provider dollars are `Decimal` (parsed with `parse_float=Decimal`), Stripe amounts
-integer minor units. Key parts a record does not have are the empty string, never None (DESIGN §3).
+integer minor units. Key parts a record does not have are the empty string, never None (rules §3).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class UsageRecord:
     """One provider usage bucket: tokens of one (day, model, key, project, user).
 
     `cost_usd` is set only where the usage endpoint itself reports dollars (OpenRouter); otherwise the
-    sync gives the row its share of the cost endpoint's figure (DESIGN §4.2). `web_search_requests`
+    sync gives the row its share of the cost endpoint's figure (rules §4.2). `web_search_requests`
     only weighs that split (Anthropic web searches, $0.01 each) and is not stored.
     """
 
@@ -68,7 +68,7 @@ class ApiKeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class ProviderFetch:
-    """Everything one provider sync fetched for a window; written in one transaction (DESIGN §4.7)."""
+    """Everything one provider sync fetched for a window; written in one transaction (rules §4.7)."""
 
     provider: str
     usage: list[UsageRecord] = field(default_factory=list)
@@ -92,10 +92,10 @@ class CustomerRecord:
 
 @dataclass(frozen=True, slots=True)
 class RevenueLineRecord:
-    """One revenue item (DESIGN §3 revenue_line): `amount` in minor units over [service_start, service_end).
+    """One revenue item (rules §3 revenue_line): `amount` in minor units over [service_start, service_end).
 
     `rate_to_usd` is the rate Stripe applied where it gives one (the balance transaction of the paying
-    charge); the rate table in settings wins over it (DESIGN §4.3).
+    charge); the rate table in settings wins over it (rules §4.3).
     """
 
     kind: str  # invoice_line | credit_note | one_off_charge | refund | csv
@@ -112,7 +112,7 @@ class RevenueLineRecord:
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """One request event captured by the SDK or imported from CSV (DESIGN §3 request_event)."""
+    """One request event captured by the SDK or imported from CSV (rules §3 request_event)."""
 
     event_id: str
     ts: datetime

@@ -1,4 +1,4 @@
-"""Stripe customers → CustomerRecord: tier, segment and region from metadata, with fallbacks (DESIGN §8)."""
+"""Stripe customers → CustomerRecord: tier, segment and region from metadata, with fallbacks (rules §8)."""
 
 from __future__ import annotations
 

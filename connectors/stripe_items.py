@@ -1,4 +1,4 @@
-"""Stripe objects → revenue items, by the rules of tests/fixtures/stripe/README.md (1–5) and DESIGN §4.3.
+"""Stripe objects → revenue items, by the rules of tests/fixtures/stripe/README.md (1–5) and rules §4.3.
 
 Pure: no I/O. Items are not spread over days here; the engine does that (rule 6). Every field that
 stripe-python types `Optional` (nullable or not always present in the API reference) is read with

@@ -1,4 +1,4 @@
-"""Stripe: customers and revenue items of one account, re-listed in full on every sync (DESIGN §5).
+"""Stripe: customers and revenue items of one account, re-listed in full on every sync (rules §5).
 
 Invoices change status long after they are created (open → paid, void, uncollectible) and an annual
 invoice from last year still earns revenue today, so nothing is filtered by `created`.
@@ -36,7 +36,7 @@ Progress = Callable[[str], None] | None
 def make_client(api_key: str, *, base_url: str = DEFAULT_BASE_URL) -> stripe.StripeClient:
     """A Stripe client of its own for `api_key` (never the global `stripe.api_key`), over httpx."""
     http_client = stripe.HTTPXClient(allow_sync_methods=True)
-    # The overall deadline of DESIGN §7 on every Stripe request, as on the other providers' (connectors/_http.py):
+    # The overall deadline of rules §7 on every Stripe request, as on the other providers' (connectors/_http.py):
     # the SDK's own client, with the same TLS settings, over a DeadlineTransport.
     verify = ssl.create_default_context(cafile=stripe.ca_bundle_path)
     http_client._client = httpx.Client(verify=verify, transport=DeadlineTransport(httpx.HTTPTransport(verify=verify)))

@@ -1,4 +1,4 @@
-"""The command line (DESIGN §5): `python -m margin_core --db URL demo|import|sync|report …`.
+"""The command line (rules §5): `python -m margin_core --db URL demo|import|sync|report …`.
 
 Imports stay lazy so a report starts fast; errors are one line on stderr and a non-zero exit.
 """
@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     from margin_core.store.db import make_engine
 
     engine = make_engine(args.db)
-    if args.command != "demo":  # events an SDK process spooled for this store are written first (DESIGN §6)
+    if args.command != "demo":  # events an SDK process spooled for this store are written first (rules §6)
         from margin_core.sdk.spool import replay_store_spool
 
         replay_store_spool(engine)
@@ -180,7 +180,7 @@ def _progress(message: str) -> None:
 
 
 def _replay_spool(db: str | None) -> None:
-    """Events an SDK process spooled for this store are written first (DESIGN §6); a SQLite file without a
+    """Events an SDK process spooled for this store are written first (rules §6); a SQLite file without a
     spool beside it (`tracker.default_spool_path`) needs no engine, so a report still starts fast."""
     from margin_core import settings
 

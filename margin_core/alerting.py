@@ -1,4 +1,4 @@
-"""Alerts as a use case (DESIGN §4.9): evaluate the engine's rules on a workspace, list them as the
+"""Alerts as a use case (rules §4.9): evaluate the engine's rules on a workspace, list them as the
 `alerts` report, and post new ones to an optional webhook after a sync.
 
 Settings (the store's settings table): `alert_spike_ratio` (default 2), `alert_spike_min_usd` (50),
@@ -99,7 +99,7 @@ def for_store(engine: Engine, workspace: Workspace, *, last_day: date) -> pl.Dat
 
 
 def to_cli_frame(found: pl.DataFrame) -> pl.DataFrame:
-    """The `alerts` report's columns (DESIGN §5): change_pct as a fraction with four decimals."""
+    """The `alerts` report's columns (rules §5): change_pct as a fraction with four decimals."""
     scaled = (pl.col("change_pct").abs() * 10_000).round(0, mode="half_away_from_zero").cast(pl.Int64)
     sign = pl.when((pl.col("change_pct") < 0) & (scaled > 0)).then(pl.lit("-")).otherwise(pl.lit(""))
     text = pl.concat_str(

@@ -1,4 +1,4 @@
-"""Minor units and conversion to US cents (DESIGN §4.3): convert each item, round half-even to the cent."""
+"""Minor units and conversion to US cents (rules §4.3): convert each item, round half-even to the cent."""
 
 from __future__ import annotations
 

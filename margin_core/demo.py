@@ -1,4 +1,4 @@
-"""The built-in demo workspace (DESIGN §1, §8): 120 deterministic days that tell the product page's stories.
+"""The built-in demo workspace (rules §1, §8): 120 deterministic days that tell the product page's stories.
 
 In the last full month (the calendar month before `today`'s):
 - Acme Corp $4,200 revenue / $1,890 cost (profitable), StartupCo $200 / $12,000 (unprofitable), DataFlow
@@ -63,7 +63,7 @@ NAMED = [  # (name, tier, features, daily requests, region)
     ("DataFlow Inc", "pro", ("document-summarize", "classification"), 30, "emea"),
     ("Cobalt Health", "business", ("document-summarize", "support-triage", "code-review"), 60, "na"),
 ]
-# The last full month's figures of the product page (DESIGN §1): cost per named customer in micro-dollars,
+# The last full month's figures of the product page (rules §1): cost per named customer in micro-dollars,
 # blended margin the month before and in it, margin per model.
 CUSTOMER_COST = {"Acme Corp": 1_890_000_000, "StartupCo": 12_000_000_000, "DataFlow Inc": 413_000_000}
 BLENDED_MARGIN = (0.58, 0.42)
@@ -233,7 +233,7 @@ def _event_frame(people: list[DemoCustomer], start: date, rnd: random.Random, *,
                 count = int(volume * weekday_factor * growth * rnd.uniform(0.7, 1.3))
                 if person.name == spiker and feature == spiked and day >= monday:
                     # rose in the last full week and kept rising: 7-day cost ≥ 2× the 7 days before it on
-                    # every weekday `today` may fall on (DESIGN §4.9)
+                    # every weekday `today` may fall on (rules §4.9)
                     count *= factor if day <= sunday else 2 * factor + 1
                 if count:
                     workflow = "batch" if feature in ("classification", "search-embeddings") else "interactive"
@@ -353,7 +353,7 @@ def _calibrate(usage: pl.DataFrame, events: pl.DataFrame, people: list[DemoCusto
     Each usage row keeps its tokens and requests; its cost is its list cost times a factor:
     - before the last full month, one factor for every row, giving the month before BLENDED_MARGIN[0];
     - from the last full month on, per model of MODEL_MARGIN: that model's cost is its allocated revenue
-      (each customer's revenue split by its requests, DESIGN §4.5) times 1 − its margin; each named
+      (each customer's revenue split by its requests, rules §4.5) times 1 − its margin; each named
       customer of CUSTOMER_COST puts the rest of its cost on its other models' rows (exact to the
       micro-dollar in the month); every other row shares one factor, giving BLENDED_MARGIN[1].
     """

@@ -25,7 +25,7 @@ class ImportFileError(MarginError):
 
 
 class DemoWorkspaceError(MarginError):
-    """The store holds the demo workspace; real data is never mixed into it (DESIGN §8)."""
+    """The store holds the demo workspace; real data is never mixed into it (rules §8)."""
 
 
 class SchemaError(MarginError):

@@ -1,4 +1,4 @@
-"""How fresh each connected source is, for the notice every page shows (DESIGN §4.7).
+"""How fresh each connected source is, for the notice every page shows (rules §4.7).
 
 A provider's newest day is the last day its newest good sync covered (a quiet day synced is known, so
 it is fresh) or its newest usage day, whichever is later; Stripe's is the day of its last good sync. A

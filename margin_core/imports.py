@@ -1,4 +1,4 @@
-"""Canonical CSV imports (DESIGN §5): validated line by line, written all or nothing.
+"""Canonical CSV imports (rules §5): validated line by line, written all or nothing.
 
 A bad file is rejected with its physical line number (header = line 1) and the reason; a header error
 names the column. Parsing yields batches of plain tuples/records as the file is read, so memory stays
@@ -113,7 +113,7 @@ class _Row:
         raw = self.text(name)
         if raw == "":
             return None
-        if not _NUMBER.fullmatch(raw):  # a "." decimal point, no separators or exponents (DESIGN §5)
+        if not _NUMBER.fullmatch(raw):  # a "." decimal point, no separators or exponents (rules §5)
             raise ValueError(f"{name}: {_short(raw)!r} is not a number")
         whole = raw.lstrip("-").split(".")[0].lstrip("0")
         if len(whole) > len(str(int(ceiling))) - 1 or len(raw) > 60:  # before Decimal: no 30-digit arithmetic
@@ -283,7 +283,7 @@ def _whole(kind: str, batches: Iterator[Parsed]) -> Parsed:
 
 
 def text_lines(handle: BinaryIO, *, source: str) -> Iterator[str]:
-    """The file's physical lines as text; bytes that are not UTF-8 are named by their line (DESIGN §5)."""
+    """The file's physical lines as text; bytes that are not UTF-8 are named by their line (rules §5)."""
     for number, raw in enumerate(handle, start=1):
         try:
             line = raw.decode("utf-8")

@@ -1,4 +1,4 @@
-"""The canonical events CSV, columnar (DESIGN §5, §7: an import at the SDK's ingest rate).
+"""The canonical events CSV, columnar (rules §5, §7: an import at the SDK's ingest rate).
 
 `imports.parse_file` validates row by row in Python (about 40,000 events/s here); this module parses a
 plain file with polars string kernels into `events_frame`'s batch shape. It takes only what it can check
@@ -89,7 +89,7 @@ def _typed(fields: pl.DataFrame, header: list[str]) -> pl.DataFrame | None:
     cost = text["cost_usd"]
     whole = cost.str.extract(r"^(\d*)").replace("", "0").cast(pl.Int64, strict=False)
     fraction = cost.str.extract(r"\.(\d+)$").fill_null("")
-    # micro-dollars rounded half-even on the decimal digits, never through a float (DESIGN §3)
+    # micro-dollars rounded half-even on the decimal digits, never through a float (rules §3)
     kept = (fraction + "000000").str.head(6).cast(pl.Int64)
     rest = fraction.str.slice(6)
     over_half = rest.str.contains(r"^(5\d*[1-9]\d*|[6-9]\d*)$")

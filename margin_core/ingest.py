@@ -1,4 +1,4 @@
-"""Use case: write a validated import into the store, all or nothing (DESIGN §5, §8)."""
+"""Use case: write a validated import into the store, all or nothing (rules §5, §8)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def ensure_not_demo(connection: Connection) -> None:
 def import_file(engine: Engine, kind: str, path: Path) -> int:
     """Validate and write the file in batches, in one transaction: a bad line anywhere writes nothing.
 
-    The file is read as it is written, so memory stays bounded whatever its size (DESIGN §5).
+    The file is read as it is written, so memory stays bounded whatever its size (rules §5).
     """
     if kind == "events":  # the canonical events CSV through polars, else the row parser decides
         written = _import_events_columnar(engine, path)
@@ -196,7 +196,7 @@ def usage_frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
 
 def import_provider_exports(engine: Engine, paths: list[Path]) -> int:
     """Import OpenAI/Anthropic dashboard exports: give a period's usage and cost files together, so the
-    reported dollars are split over the usage rows as a sync would (DESIGN §4.2); all or nothing."""
+    reported dollars are split over the usage rows as a sync would (rules §4.2); all or nothing."""
     from connectors import provider_exports
     from connectors._csv_rows import decode
     from connectors._merge import usage_key

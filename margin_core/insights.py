@@ -254,7 +254,7 @@ def loss_making_models(
     """Models whose cost exceeds the revenue allocated to them (the `models` report, micro-dollars).
 
     `unattributed` (model, cost_micros; provider optional) is each model's unattributed spend: a model's
-    cost includes it (DESIGN §4.8) while no customer's revenue comes with it, so the text says how much of
+    cost includes it (rules §4.8) while no customer's revenue comes with it, so the text says how much of
     each loss it is."""
     losing = models.filter(pl.col("margin_micros") < 0).sort("margin_micros", "model")
     if losing.is_empty():

@@ -1,6 +1,6 @@
-"""The derived, day-partitioned ledger beside the store (DESIGN §7, Live).
+"""The derived, day-partitioned ledger beside the store (rules §7, Live).
 
-Attribution is decided per provider and day (DESIGN §4.2), so a day is a natural partition: each day's
+Attribution is decided per provider and day (rules §4.2), so a day is a natural partition: each day's
 ledger rows, unattributed rows and unpriced tokens are one Parquet file in the cache folder (beside a SQLite
 file; under data/cache/<hash of the URL> for PostgreSQL), stamped with what it was computed from: the
 store's id, the day's version (`day_version`, moved by every write that touches the day, in the writer's
@@ -74,7 +74,7 @@ DayReader = Callable[[Sequence[date] | None], dict[str, pl.DataFrame]]
 
 
 def resolve_aliases(frame: pl.DataFrame, aliases: pl.DataFrame) -> pl.DataFrame:
-    """Replace app customer ids with the Stripe ids they are linked to (DESIGN §8)."""
+    """Replace app customer ids with the Stripe ids they are linked to (rules §8)."""
     if aliases.is_empty():
         return frame
     return (
@@ -259,7 +259,7 @@ def split(frame: pl.DataFrame) -> DayFrames:
 def compute_days(
     read: DayReader, days: Iterable[date], *, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl.DataFrame
 ) -> dict[date, DayFrames]:
-    """Attribute `days` from the store's rows (DESIGN §4.1, §4.2): one engine pass over all of them."""
+    """Attribute `days` from the store's rows (rules §4.1, §4.2): one engine pass over all of them."""
     days = sorted(set(days))
     usage, events = priced_frames(read(days), aliases=aliases, overrides=overrides)
     led, unattributed = attribution_of(usage, events, mappings=mappings)
@@ -289,7 +289,7 @@ def compute_days(
 def attribution_of(
     usage: pl.DataFrame, events: pl.DataFrame, *, mappings: pl.DataFrame
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """The engine's attribution (DESIGN §4.2) of priced usage and events: the per-day computation."""
+    """The engine's attribution (rules §4.2) of priced usage and events: the per-day computation."""
     from margin_core.engine import attribution
 
     return attribution.attribute(usage.lazy(), events=events.lazy(), mappings=mappings.lazy())
@@ -298,7 +298,7 @@ def attribution_of(
 def priced_frames(
     frames: dict[str, pl.DataFrame], *, aliases: pl.DataFrame, overrides: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Usage with estimated rows priced and events with their own cost, ids linked (DESIGN §4.1, §8)."""
+    """Usage with estimated rows priced and events with their own cost, ids linked (rules §4.1, §8)."""
     from margin_core import prices
     from margin_core.engine import attribution, pricing
 

@@ -1,4 +1,4 @@
-"""CSV and JSON text of report frames (DESIGN §4.8): two-decimal money, four-decimal margin_pct."""
+"""CSV and JSON text of report frames (rules §4.8): two-decimal money, four-decimal margin_pct."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from margin_core.engine import revenue
 from margin_core.vocabulary import ReportKind
 from margin_core.workspace import Workspace
 
-# OWASP's rule against CSV formula injection (DESIGN §5): a text cell a spreadsheet would read as a formula.
+# OWASP's rule against CSV formula injection (rules §5): a text cell a spreadsheet would read as a formula.
 _FORMULA_START = r"^[=+\-@\t\r]"
 _PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"  # printed money and counts, "-12.34": left as they are
 
@@ -28,7 +28,7 @@ def to_csv(frame: pl.DataFrame) -> str:
 
 
 def defuse_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with DESIGN §5's formula-injection rule applied to its text columns."""
+    """`frame` with rules §5's formula-injection rule applied to its text columns."""
     text = [name for name, dtype in frame.schema.items() if dtype in (pl.String, pl.Categorical) or dtype == pl.Enum]
     if not text:
         return frame
@@ -62,7 +62,7 @@ def _json_value(name: str, value: object) -> str:
 
 
 def unconverted_warnings(workspace: Workspace, *, start: date, end: date) -> Iterator[str]:
-    """One line per revenue item in the range that has no exchange rate (DESIGN §4.3)."""
+    """One line per revenue item in the range that has no exchange rate (rules §4.3)."""
     missing = revenue.unconverted(workspace.revenue.lazy(), start=start, end=end).collect()
     for customer_id, source_id, amount, code in missing.iter_rows():
         yield (
@@ -83,7 +83,7 @@ def usd(micros: pl.Expr) -> pl.Expr:
 
 def pct4(margin_micros: pl.Expr, revenue_micros: pl.Expr) -> pl.Expr:
     """margin / revenue as text with four decimals, rounded half-up (away from zero) from the exact
-    integers, never from a float; null where revenue ≤ 0 (DESIGN §4.4, §4.8)."""
+    integers, never from a float; null where revenue ≤ 0 (rules §4.4, §4.8)."""
     margin, revenue = margin_micros.cast(pl.Int128), revenue_micros.cast(pl.Int128)
     scaled = ((margin.abs() * 20_000 + revenue) // (revenue * 2)).cast(pl.Int64)  # |m|/r × 10^4, half up
     return pl.when(revenue > 0).then(_fraction_text(scaled, negative=margin < 0)).otherwise(None)
@@ -99,7 +99,7 @@ def _fraction_text(scaled: pl.Expr, *, negative: pl.Expr) -> pl.Expr:
 
 def printable(frame: pl.DataFrame) -> pl.DataFrame:
     """Money and percentages as printed text: each `*_micros` as `*_usd` (two decimals) in its place and
-    margin_pct with four decimals, both rounded half-up only here (DESIGN §4.8)."""
+    margin_pct with four decimals, both rounded half-up only here (rules §4.8)."""
     converted = frame.with_columns(
         usd(pl.col(c)).alias(c.replace("_micros", "_usd")) for c in frame.columns if c.endswith("_micros")
     )

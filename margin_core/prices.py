@@ -1,6 +1,6 @@
 """The price table: per-token rates per (provider, model, day) from overrides, else `genai-prices`.
 
-Looked up once per distinct key (DESIGN §4.1) and cached for the process; the engine joins the result.
+Looked up once per distinct key (rules §4.1) and cached for the process; the engine joins the result.
 genai-prices counts `input_tokens` as all input, so each rate is probed with the matching split.
 """
 
@@ -132,7 +132,7 @@ def rate_table(keys: pl.DataFrame, *, overrides: pl.DataFrame) -> pl.DataFrame:
 
 def unpriced_lines(unpriced: pl.DataFrame) -> list[str]:
     """One sentence per model without a price that carries tokens (provider, model, tokens), largest first:
-    never a silent $0 (DESIGN §4.1)."""
+    never a silent $0 (rules §4.1)."""
     return [
         f"{model} ({provider}) has no price: its {tokens:,} tokens are counted at $0 until a price override is set"
         for provider, model, tokens in unpriced.filter(pl.col("tokens") > 0)

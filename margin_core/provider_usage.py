@@ -1,4 +1,4 @@
-"""Provider usage rows with their share of reported cost (DESIGN §4.2), from an API fetch or an export."""
+"""Provider usage rows with their share of reported cost (rules §4.2), from an API fetch or an export."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from margin_core import prices, schemas
 from margin_core.engine.cost_join import allocate_reported_cost
 from margin_core.store.events import usd_to_micros
 
-# The reported-cost grain of each provider (DESIGN §4.2); OpenRouter's usage carries its own dollars.
+# The reported-cost grain of each provider (rules §4.2); OpenRouter's usage carries its own dollars.
 COST_GRAIN = {"openai": ["day", "provider", "project_id", "api_key_id"], "anthropic": ["day", "provider", "project_id"]}
 
 
@@ -28,7 +28,7 @@ TOKEN_AND_COUNT_COLUMNS = (
 
 
 def usage_rows(fetched: ProviderFetch, *, source: str) -> pl.DataFrame:
-    """The fetch's usage rows with their share of reported cost (DESIGN §4.2), ready for the store."""
+    """The fetch's usage rows with their share of reported cost (rules §4.2), ready for the store."""
     records = fetched.usage
     frame = pl.DataFrame(
         {
@@ -47,7 +47,7 @@ def usage_rows(fetched: ProviderFetch, *, source: str) -> pl.DataFrame:
             "web_search_requests": [r.web_search_requests for r in records],
             "reported_micros": [None if r.cost_usd is None else usd_to_micros(r.cost_usd) for r in records],
         },
-        # every dtype given: a window without usage (DESIGN §4.7), or a cost export imported without its usage
+        # every dtype given: a window without usage (rules §4.7), or a cost export imported without its usage
         # export, has no usage rows at all
         schema_overrides={
             "day": pl.Date,

@@ -1,4 +1,4 @@
-"""The reports of DESIGN §5 for a range, from a workspace snapshot; one place for every column rule.
+"""The reports of rules §5 for a range, from a workspace snapshot; one place for every column rule.
 
 Frames returned here keep money as integer micro-dollars (`*_micros`); `to_cli_frame` turns them
 into the CLI's columns (USD with two decimals, margin_pct with four, rounded half-up only there).
@@ -47,7 +47,7 @@ def _in_range(start: date, end: date) -> pl.Expr:
 def ledger(workspace: Workspace, *, start: date, end: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The range's attribution ledger and unattributed rows.
 
-    Attribution is decided day by day (DESIGN §4.2): the derived day ledger (`ledger_cache`) gives the
+    Attribution is decided day by day (rules §4.2): the derived day ledger (`ledger_cache`) gives the
     range's days, recomputing only those changed since they were cached. Once `prepare` gathered every
     day, each range is a filter of it.
     """
@@ -90,7 +90,7 @@ def customer_margins(workspace: Workspace, *, start: date, end: date) -> pl.Data
 
 def dimension_margins(workspace: Workspace, *, start: date, end: date, dimension: str) -> pl.DataFrame:
     """Cross-subsidy rows for one dimension: feature, model, provider, tier, segment, region, meta:<key>,
-    cmeta:<key> (a customer metadata key) or usage_pattern (DESIGN §4.5 v3)."""
+    cmeta:<key> (a customer metadata key) or usage_pattern (rules §4.5 v3)."""
     led, _ = ledger(workspace, start=start, end=end)
     daily = daily_revenue(workspace, start=start, end=end)
     return dimension_rows(led, daily_revenue=daily, workspace=workspace, dimension=dimension).collect()
@@ -160,7 +160,7 @@ def report(
     end: date,
     grain: granularity.Granularity | None = None,
 ) -> pl.DataFrame:
-    """Any report of DESIGN §5 with its exact columns (money in micro-dollars until `to_cli_frame`);
+    """Any report of rules §5 with its exact columns (money in micro-dollars until `to_cli_frame`);
     `grain` overrides the adaptive granularity of `over-time`."""
     if kind == "customers":
         frame = customer_margins(workspace, start=start, end=end).sort("customer_id")

@@ -1,4 +1,4 @@
-"""Keeping Margin synced (DESIGN §4.7): the CLI's `sync --every` loop and the app's background sync.
+"""Keeping Margin synced (rules §4.7): the CLI's `sync --every` loop and the app's background sync.
 
 Both run `sync.sync_all`, which commits each provider's window whole or not at all. A stop (SIGINT/SIGTERM
 for the CLI, the process ending for the app) is an event checked before each provider and during the wait

@@ -7,7 +7,7 @@ import polars as pl
 from margin_core.errors import SchemaError
 
 TOKEN_COLUMNS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
-# provider_usage's natural key (DESIGN §4.8): a re-import of the same bucket replaces it.
+# provider_usage's natural key (rules §4.8): a re-import of the same bucket replaces it.
 USAGE_KEY = ("day", "provider", "model", "api_key_id", "project_id", "user_id")
 
 USAGE = pl.Schema(
@@ -31,7 +31,7 @@ USAGE = pl.Schema(
     }
 )
 
-# Request events, rolled up on write (DESIGN §7): one row per key, `requests` events in it.
+# Request events, rolled up on write (rules §7): one row per key, `requests` events in it.
 EVENTS = pl.Schema(
     {
         "day": pl.Date,
@@ -85,7 +85,7 @@ REVENUE = pl.Schema(
 )
 
 # Per-token rates in atto-dollars (1e-18 USD): exact for every published price, Int128 products never
-# overflow. `known` is False where neither an override nor genai-prices has the model (DESIGN §4.1).
+# overflow. `known` is False where neither an override nor genai-prices has the model (rules §4.1).
 RATES = pl.Schema(
     {
         "provider": pl.String,

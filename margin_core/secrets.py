@@ -1,4 +1,4 @@
-"""Secrets at rest (DESIGN §7): Fernet with `MARGIN_SECRET_KEY`, else a 0600 key file under data/."""
+"""Secrets at rest (rules §7): Fernet with `MARGIN_SECRET_KEY`, else a 0600 key file under data/."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration from the environment (DESIGN §5): the store URL, provider keys and base URLs."""
+"""Configuration from the environment (rules §5): the store URL, provider keys and base URLs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT / "data"
 DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'margin.db'}"
 
-# Environment variables that carry a provider key, in the order they are tried (DESIGN §5).
+# Environment variables that carry a provider key, in the order they are tried (rules §5).
 KEY_ENV = {
     "openai": ("OPENAI_ADMIN_KEY",),
     "anthropic": ("ANTHROPIC_ADMIN_KEY",),
@@ -26,7 +26,7 @@ BASE_URL_ENV = {
 
 
 def app_password() -> str | None:
-    """`MARGIN_APP_PASSWORD`: when set, every page of the app asks for it first (DESIGN §8)."""
+    """`MARGIN_APP_PASSWORD`: when set, every page of the app asks for it first (rules §8)."""
     return os.environ.get("MARGIN_APP_PASSWORD") or None
 
 

@@ -1,4 +1,4 @@
-"""Use case: run the connectors into the store (DESIGN §4.7, §5).
+"""Use case: run the connectors into the store (rules §4.7, §5).
 
 A provider's window is written in one transaction once every page of every endpoint has arrived, with its
 `sync_run` row; a failure writes nothing for that provider, keeps what earlier syncs wrote and records
@@ -35,7 +35,7 @@ BACKFILL_DAYS = {"openai": 31, "anthropic": 31, "openrouter": 30}
 SETTLE_DAYS = 3
 STRIPE_KINDS = ("invoice_line", "credit_note", "one_off_charge", "refund")
 NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter", "stripe": "Stripe"}
-# How the days an API no longer returns can still be loaded (DESIGN §4.7: the providers' exported CSVs).
+# How the days an API no longer returns can still be loaded (rules §4.7: the providers' exported CSVs).
 GAP_FILL = {
     "openai": "export them from the OpenAI dashboard (Usage → Export: usage and costs) and import the CSVs "
     "with `python -m margin_core import provider-export FILE…` or on the Import / Export page",
@@ -133,7 +133,7 @@ def sync_all(
 
 
 def _notify_alerts(engine: Engine, *, today: date, say: Progress) -> None:
-    """Post new alerts to MARGIN_ALERT_WEBHOOK_URL after a sync (DESIGN §4.9); a webhook failure never fails
+    """Post new alerts to MARGIN_ALERT_WEBHOOK_URL after a sync (rules §4.9); a webhook failure never fails
     the sync: it is said, and the alerts not sent are tried again after the next one."""
     from margin_core import alerting  # lazily: reports and the engine load only when a webhook is set
 
@@ -260,7 +260,7 @@ def sync_stripe(engine: Engine, *, api_key: str, progress: Progress) -> SyncResu
 def with_usd_cents(
     connection: Connection, records: list[RevenueLineRecord]
 ) -> list[tuple[RevenueLineRecord, int | None]]:
-    """Each revenue line with its amount in US cents, converted with the rate table first (DESIGN §4.3)."""
+    """Each revenue line with its amount in US cents, converted with the rate table first (rules §4.3)."""
     table = repo.read_exchange_rates(connection)
     return [(r, currency.usd_cents(r.amount, r.currency, table=table, stripe_rate=r.rate_to_usd)) for r in records]
 

@@ -1,4 +1,4 @@
-"""A workspace snapshot: the store's small frames, ids resolved, and the derived day ledger (DESIGN §4.1, §8).
+"""A workspace snapshot: the store's small frames, ids resolved, and the derived day ledger (rules §4.1, §8).
 
 Reports for any range are computed from a snapshot; the app caches one per store version, the CLI
 loads one per run. Usage and events are not loaded: the day ledger (`ledger_cache`) attributes and caches
@@ -194,7 +194,7 @@ _resolve = resolve_aliases
 
 
 def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
-    """Models without a price in the range, with the tokens they carry (never a silent $0, DESIGN §4.1)."""
+    """Models without a price in the range, with the tokens they carry (never a silent $0, rules §4.1)."""
     return (
         workspace.days.frames(start, end)
         .unpriced.group_by("provider", "model")

@@ -73,7 +73,7 @@ def _freshness_notice(version: int) -> None:
 
 
 def _password_gate() -> None:
-    """With MARGIN_APP_PASSWORD set, nothing renders and nothing runs until this session typed it (DESIGN §8)."""
+    """With MARGIN_APP_PASSWORD set, nothing renders and nothing runs until this session typed it (rules §8)."""
     expected = settings.app_password()
     if expected is None or st.session_state.get("margin_unlocked"):
         return

@@ -1,5 +1,5 @@
 """Notes that travel with the figures they qualify: models counted at $0, and how much of each provider
-key's traffic the request events cover (DESIGN §4.1, §4.2 step 3)."""
+key's traffic the request events cover (rules §4.1, §4.2 step 3)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""Text from outside shown as text: the one markdown escaper every page uses (DESIGN §7)."""
+"""Text from outside shown as text: the one markdown escaper every page uses (rules §7)."""
 
 from __future__ import annotations
 
 import re
 
-# What markdown, GitHub's extensions and Streamlit's directives read as markup (DESIGN §7): links and
+# What markdown, GitHub's extensions and Streamlit's directives read as markup (rules §7): links and
 # images need brackets, emphasis `*`/`_`/`~`, code a backtick, math `$`, HTML and autolinks `<`, e-mail and
 # bare-URL autolinks `@`, `scheme:` and `www.`; `:red[…]`, `:material/icon:` and emoji shortcodes a colon
 # before a word. A colon before a space, a `-` or `.` inside a word and an intraword `_` stay as they are,
@@ -16,7 +16,7 @@ _BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
 
 def escape_markdown(text: object) -> str:
     """Text from outside (customer names, tiers, features, metadata, URL parameters, provider errors) as
-    literal text inside st.markdown, st.write, captions, alerts, `help=` and metric labels (DESIGN §7).
+    literal text inside st.markdown, st.write, captions, alerts, `help=` and metric labels (rules §7).
 
     Links, images, emphasis, headings, lists, HTML, autolinks and Streamlit's directives all come out as
     the characters typed; line breaks become spaces, so no line can start a block of its own.

@@ -170,7 +170,7 @@ else:
     )
 
 
-# --- month-end projection (DESIGN §4.9) -----------------------------------------------------------------
+# --- month-end projection (rules §4.9) -----------------------------------------------------------------
 st.subheader("Month-end projection")
 projection = _data.month_forecast(version, app_actions.today_utc())
 per_provider = projection.filter((pl.col("measure") == "cost") & (pl.col("provider") != ""))

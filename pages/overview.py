@@ -25,7 +25,7 @@ data_from = _data.comparable_from(version)
 if data_from is not None and before_start >= data_from:
     before = app_actions.totals(_data.customers(version, before_start, before_end))
     compare = "vs the previous period of the same length"
-else:  # the previous period lacks data for some source: no change is shown (DESIGN §4.6)
+else:  # the previous period lacks data for some source: no change is shown (rules §4.6)
     before = {k: (0 if k.endswith("_micros") else None) for k in now}
     compare = f"no comparison: the data of every source starts on {data_from}"
 
@@ -78,7 +78,7 @@ if data_from is not None and before_start < data_from:
         f"starts ({data_from})."
     )
 
-# --- alerts and the month-end projection (DESIGN §4.9) -------------------------------------------------
+# --- alerts and the month-end projection (rules §4.9) -------------------------------------------------
 found_alerts = _data.alerts(version, end - timedelta(days=1))
 with st.container(border=True):
     st.markdown(f"**Alerts** on {end - timedelta(days=1)} ({found_alerts.height})")

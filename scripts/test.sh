@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole gate (DESIGN §8): Debian packages the tests need, a throwaway PostgreSQL on loopback,
+# The whole gate (rules §8): Debian packages the tests need, a throwaway PostgreSQL on loopback,
 # then the static checks of scripts/check.sh (ruff, mypy, import contracts) and pytest.
 # Called by `make test`, which CI runs as `.ci/run`. `make check` runs the static checks alone, without root.
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Alerts end to end (DESIGN §4.9, §5): `report alerts`, the webhook after a sync, the new report kinds."""
+"""Alerts end to end (rules §4.9, §5): `report alerts`, the webhook after a sync, the new report kinds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The demo tells the product page's story (DESIGN §1): the last full month's figures, as the CLI prints them."""
+"""The demo tells the product page's story (rules §1): the last full month's figures, as the CLI prints them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad input files (DESIGN §5): every one rejected whole, with its line and reason, never a traceback."""
+"""Bad input files (rules §5): every one rejected whole, with its line and reason, never a traceback."""
 
 from __future__ import annotations
 

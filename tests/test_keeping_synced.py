@@ -1,4 +1,4 @@
-"""Freshness of each source and the app's background sync (DESIGN §4.7), against the local provider server."""
+"""Freshness of each source and the app's background sync (rules §4.7), against the local provider server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Price overrides (DESIGN §4.1): from their date on they win over genai-prices, for events and estimates."""
+"""Price overrides (rules §4.1): from their date on they win over genai-prices, for events and estimates."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Printed numbers (DESIGN §4.8): money with two decimals and margin_pct with four, half-up, from integers."""
+"""Printed numbers (rules §4.8): money with two decimals and margin_pct with four, half-up, from integers."""
 
 from __future__ import annotations
 

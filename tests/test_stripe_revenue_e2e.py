@@ -43,7 +43,7 @@ def _march_usd(engine) -> dict[str, Decimal]:
 def test_march_revenue_per_customer_matches_the_hand_computed_figures(engine) -> None:
     [result] = sync.sync_all(engine, only="stripe", today=date(2026, 3, 31))
     assert result.status == "ok", result.error
-    # Evergreen's £0 trial is neither revenue nor cost: not listed (DESIGN §5)
+    # Evergreen's £0 trial is neither revenue nor cost: not listed (rules §5)
     assert _march_usd(engine) == {
         "cus_TmAcmeAnalytics1": Decimal("470.00"),
         "cus_TmBorealisData2": Decimal("682.00"),

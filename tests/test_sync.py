@@ -129,7 +129,7 @@ def test_an_unexpected_error_fails_that_provider_only_and_is_recorded(
     assert "a bug" in row.error
 
 
-# --- quiet windows (DESIGN §4.7): no usage is a successful sync with 0 rows ------------------------------
+# --- quiet windows (rules §4.7): no usage is a successful sync with 0 rows ------------------------------
 
 EMPTY_USAGE_PAGE = {"object": "page", "data": [], "has_more": False, "next_page": None}
 EMPTY_ACCOUNT = {

@@ -19,7 +19,7 @@ def csv_text(frame: pl.DataFrame, *, kind: reports.ReportKind | None = None) -> 
 
 
 def full_export(workspace: Workspace, *, start: date, end: date) -> dict[str, str]:
-    """Every report of DESIGN §5 for the range as CSV text, by file name."""
+    """Every report of rules §5 for the range as CSV text, by file name."""
     return {
         f"{kind}_{start}_{end - timedelta(days=1)}.csv": csv_text(
             reports.report(workspace, kind, start=start, end=end), kind=kind

@@ -1,4 +1,4 @@
-"""The founder's answers (DESIGN §1, §4.9): investor view figures, one customer's page, alerts, the month-end
+"""The founder's answers (rules §1, §4.9): investor view figures, one customer's page, alerts, the month-end
 forecast, and whether a period can be compared with the one before it.
 """
 
@@ -111,7 +111,7 @@ class InvestorView:
 
 def investor_view(workspace: Workspace, *, start: date, end: date) -> InvestorView:
     """LLM cost as % of revenue and gross margin overall, by tier and by usage pattern; margin and cost per
-    million tokens by month; concentration of tokens (DESIGN §1, "Investor question")."""
+    million tokens by month; concentration of tokens (rules §1, "Investor question")."""
     led, _ = reports.ledger(workspace, start=start, end=end)
     daily = reports.daily_revenue(workspace, start=start, end=end)
     tiers = _with_cost_share(reports.dimension_margins(workspace, start=start, end=end, dimension="tier"))
@@ -208,7 +208,7 @@ class CustomerPage:
 
 def customer_page(workspace: Workspace, *, customer_id: str, start: date, end: date, grain: str) -> CustomerPage:
     """One customer's revenue, cost and margin over time, totals against the average customer's, by feature
-    and model, share per provider, the week its usage rose most, and plan history (DESIGN §1)."""
+    and model, share per provider, the week its usage rose most, and plan history (rules §1)."""
     summary = ledger_summary(workspace, start=start, end=end)
     attributed = summary.filter(pl.col("customer_id").is_not_null())
     mine = attributed.filter(pl.col("customer_id") == customer_id)
@@ -317,7 +317,7 @@ def alert_settings(workspace: Workspace) -> dict[str, float]:
 
 
 def save_alert_settings(engine: Engine, *, spike_ratio: float, spike_min_usd: float, unattributed_pct: float) -> None:
-    """Save the alert thresholds of DESIGN §4.9 (the store's version moves, so alerts are evaluated again)."""
+    """Save the alert thresholds of rules §4.9 (the store's version moves, so alerts are evaluated again)."""
     from margin_core.errors import ConfigError
     from margin_core.store import repo
 

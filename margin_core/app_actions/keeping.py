@@ -1,4 +1,4 @@
-"""Keeping the data fresh (DESIGN §4.7): the background sync setting, data freshness, and sync gaps."""
+"""Keeping the data fresh (rules §4.7): the background sync setting, data freshness, and sync gaps."""
 
 from __future__ import annotations
 

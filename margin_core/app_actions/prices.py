@@ -1,4 +1,4 @@
-"""Price overrides (DESIGN §4.1): negotiated or routed prices that win over genai-prices from a date on."""
+"""Price overrides (rules §4.1): negotiated or routed prices that win over genai-prices from a date on."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ class ConnectionCheck:
 
 
 def check_key(kind: str, secret: str) -> ConnectionCheck:
-    """Check a key's format, then make one cheap authenticated call (DESIGN §7)."""
+    """Check a key's format, then make one cheap authenticated call (rules §7)."""
     if kind not in sync.KEY_FORMATS:
         raise ConfigError(f"unknown connection {kind!r}")
     try:
@@ -117,5 +117,5 @@ def run_sync(
     engine: Engine, *, only: str | None, today: date, progress: Callable[[str], None] | None = None
 ) -> list[sync.SyncResult]:
     """Run `margin_core.sync.sync_all` (results have provider, status, rows_written, error; new alerts go to
-    the webhook, DESIGN §4.9)."""
+    the webhook, rules §4.9)."""
     return sync.sync_all(engine, only=only, today=today, days=None, progress=progress)

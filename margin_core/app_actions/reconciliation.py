@@ -1,4 +1,4 @@
-"""The numbers that make attribution defensible (DESIGN §4.2 step 3, §4.8): how much of each provider key's
+"""The numbers that make attribution defensible (rules §4.2 step 3, §4.8): how much of each provider key's
 traffic the request events cover, and every provider's cost per month, reconciled to the micro-dollar."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ StoreHandle: TypeAlias = Engine
 def app_engine() -> Engine:
     """The app's engine (MARGIN_DATABASE_URL or data/margin.db); an empty store gets the demo workspace."""
     engine = db.shared_engine()
-    # Events an SDK process spooled for this store (DESIGN §6); first, so they are never mixed into a demo.
+    # Events an SDK process spooled for this store (rules §6); first, so they are never mixed into a demo.
     replay_store_spool(engine)
     demo.ensure_demo(engine)
     return engine

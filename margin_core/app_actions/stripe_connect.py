@@ -39,7 +39,7 @@ def connect_state_matches(engine: Engine, state: str) -> bool:
     """True when `state` answers this app's pending "Connect with Stripe" request (then used up).
 
     An error sent back by Stripe carries the state too; without a match the address was made by someone
-    else, and nothing of it is shown (DESIGN §7).
+    else, and nothing of it is shown (rules §7).
     """
     with engine.begin() as connection:
         expected = repo.read_settings(connection).get(STATE_KEY)

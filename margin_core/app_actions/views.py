@@ -64,7 +64,7 @@ def customer_table(workspace: Workspace, *, start: date, end: date) -> pl.DataFr
 
 
 def plan_history(workspace: Workspace, *, customer_id: str) -> pl.DataFrame:
-    """A customer's revenue lines: the plan history the customer page shows (DESIGN §8)."""
+    """A customer's revenue lines: the plan history the customer page shows (rules §8)."""
     return (
         workspace.revenue.filter(pl.col("customer_id") == customer_id)
         .select(
@@ -184,7 +184,7 @@ def key_labels(workspace: Workspace) -> dict[tuple[str, str], str]:
 
 
 def unconverted_revenue(workspace: Workspace, *, start: date, end: date) -> list[str]:
-    """One line per revenue item in the range without an exchange rate (DESIGN §4.3)."""
+    """One line per revenue item in the range without an exchange rate (rules §4.3)."""
     from margin_core import output
 
     return list(output.unconverted_warnings(workspace, start=start, end=end))

@@ -1,4 +1,4 @@
-"""Alerts (DESIGN §4.9), evaluated over complete days ending with a given last day.
+"""Alerts (rules §4.9), evaluated over complete days ending with a given last day.
 
 Rules:
 - `cost_spike` (customer, feature, model): LLM cost over the last 7 days at least `spike_ratio` × the 7
@@ -46,7 +46,7 @@ ORDER = ("sync_failed", "source_stale", "cost_spike", "unattributed_share", "sta
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """The settings of DESIGN §4.9."""
+    """The settings of rules §4.9."""
 
     spike_ratio: float = 2.0
     spike_min_micros: int = 50_000_000
@@ -115,7 +115,7 @@ def _held_since(frame: pl.LazyFrame, *, key: str, held: pl.Expr, last_day: date)
 def cost_spikes(
     ledger: pl.LazyFrame, *, customers: pl.LazyFrame, last_day: date, thresholds: Thresholds = Thresholds()
 ) -> pl.LazyFrame:
-    """Customers, features and models whose 7-day cost jumped (DESIGN §4.9)."""
+    """Customers, features and models whose 7-day cost jumped (rules §4.9)."""
     schemas.require(ledger, schemas.LEDGER, frame_name="ledger")
     names = customers.select("customer_id", pl.col("name").alias("_name"))
     attributed = ledger.filter(pl.col("customer_id").is_not_null())
@@ -159,7 +159,7 @@ def cost_spikes(
 
 
 def _status_rank(revenue: pl.Expr, cost: pl.Expr, break_even: float) -> pl.Expr:
-    """0 unprofitable, 1 break_even, 2 profitable (DESIGN §4.4, exact); null without revenue and cost."""
+    """0 unprofitable, 1 break_even, 2 profitable (rules §4.4, exact); null without revenue and cost."""
     margin = revenue.cast(pl.Int128) - cost.cast(pl.Int128)
     threshold_ppm = round(break_even * 1_000_000)
     return (

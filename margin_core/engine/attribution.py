@@ -1,4 +1,4 @@
-"""Attribution of provider cost to customers (DESIGN §4.2, conventions §4.8).
+"""Attribution of provider cost to customers (rules §4.2, conventions §4.8).
 
 The result is a ledger (LEDGER schema): every micro-dollar of a range's provider usage on one customer
 (or on none: unattributed), every request event counted once with its tokens, and the events of
@@ -25,7 +25,7 @@ LEDGER_KEY = ["day", "customer_id", "feature", "provider", "model", "metadata_js
 
 
 def model_key(column: str = "model") -> pl.Expr:
-    """The join key of a model string: its lower-cased text after the last `/` (DESIGN §4.8)."""
+    """The join key of a model string: its lower-cased text after the last `/` (rules §4.8)."""
     return pl.col(column).str.to_lowercase().str.replace(r"^.*/", "").alias("model_key")
 
 
@@ -264,7 +264,7 @@ def attribute(
 
 def coverage(usage: pl.LazyFrame, *, events: pl.LazyFrame, mappings: pl.LazyFrame) -> pl.LazyFrame:
     """Per usage row (day, provider, api_key_id, project_id, model, mapped_customer): `row_tokens` and
-    `covered_tokens`, its candidate events' tokens but at most the row's (DESIGN §4.2 step 3). A range's
+    `covered_tokens`, its candidate events' tokens but at most the row's (rules §4.2 step 3). A range's
     coverage is their sums' ratio."""
     usage, _, pairs = _prepared(usage, events, mappings)
     return usage.pipe(_with_coverage, pairs).select(

@@ -1,4 +1,4 @@
-"""Reported cost onto usage rows (DESIGN §4.2, first paragraph).
+"""Reported cost onto usage rows (rules §4.2, first paragraph).
 
 Usage endpoints give tokens per (key, model); cost endpoints give dollars per coarser grain. Each
 grain's reported micro-dollars are split over its usage rows by largest remainder, weighted by list

@@ -1,4 +1,4 @@
-"""Cross-subsidy by dimension (DESIGN §4.5): revenue, cost and margin per value of any dimension.
+"""Cross-subsidy by dimension (rules §4.5): revenue, cost and margin per value of any dimension.
 
 Customer attributes (tier, segment, region, customer metadata) take each customer's revenue and cost
 whole. Usage attributes (feature, model, provider, event metadata) take cost as attributed and each
@@ -78,7 +78,7 @@ def by_usage_attribute(
     """Rows per value of usage attributes: `["feature"]`, `["provider", "model"]`, `["meta:<key>"]`, …
 
     Unattributed cost goes to an `(unattributed)` feature or metadata value; models and providers keep
-    it under their own value (DESIGN §4.8).
+    it under their own value (rules §4.8).
     """
     names = [v.removeprefix("meta:") for v in values]
     keyed = ledger.with_columns(
@@ -116,7 +116,7 @@ def _allocate_revenue(
     # tokens but no requests (Anthropic rows, an uncovered rest without requests) goes by its tokens.
     uncounted = pl.col("tokens_without_requests").any().over("customer_id")
     order = ["requests", "tokens", "cost"] if basis == "requests" else ["tokens", "requests", "cost"]
-    # The first measure this customer has any of, in the order of the basis (DESIGN §4.5 fallbacks).
+    # The first measure this customer has any of, in the order of the basis (rules §4.5 fallbacks).
     usable = {m: pl.col(m).sum().over("customer_id") > 0 for m in order}
     usable["requests"] = usable["requests"] & ~uncounted
     chosen = pl.coalesce(pl.when(usable[m]).then(pl.col(m)) for m in order).fill_null(0)

@@ -1,4 +1,4 @@
-"""Month-end forecast (DESIGN §4.9): a projection, never mixed into reported figures.
+"""Month-end forecast (rules §4.9): a projection, never mixed into reported figures.
 
 The projection of the month in progress is its month-to-date figure plus the mean of the last 7
 complete days times the days left (today included: it is not complete). "Today" is an argument: the

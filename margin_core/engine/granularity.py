@@ -1,4 +1,4 @@
-"""Time buckets for series (DESIGN §4.6): day up to 45 days, ISO week up to 190, else calendar month."""
+"""Time buckets for series (rules §4.6): day up to 45 days, ISO week up to 190, else calendar month."""
 
 from __future__ import annotations
 

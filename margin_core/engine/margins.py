@@ -1,4 +1,4 @@
-"""Margins and status (DESIGN §4.4) per customer and over time; amounts stay integer micro-dollars."""
+"""Margins and status (rules §4.4) per customer and over time; amounts stay integer micro-dollars."""
 
 from __future__ import annotations
 
@@ -51,10 +51,10 @@ def customer_margins(
     unconverted: pl.LazyFrame | None = None,
     break_even: float = DEFAULT_BREAK_EVEN,
 ) -> pl.LazyFrame:
-    """One row per customer with revenue or cost in the range, plus the `(unattributed)` row (DESIGN §4.8).
+    """One row per customer with revenue or cost in the range, plus the `(unattributed)` row (rules §4.8).
 
     `unconverted` (customer_id) lists customers whose revenue has no exchange rate: they keep their row,
-    with the amount adding 0 (DESIGN §4.3).
+    with the amount adding 0 (rules §4.3).
     """
     costs = ledger.group_by(pl.col("customer_id").fill_null(UNATTRIBUTED)).agg(
         pl.col("cost_micros").sum(), pl.col("estimated_micros").sum()

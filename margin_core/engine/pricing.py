@@ -1,4 +1,4 @@
-"""Token pricing (DESIGN §4.1): rates per (provider, model, day) joined once, exact integer arithmetic.
+"""Token pricing (rules §4.1): rates per (provider, model, day) joined once, exact integer arithmetic.
 
 Rates come from `margin_core.prices` as atto-dollars per token (RATES schema); the engine only joins
 and multiplies, so pricing stays columnar however many events there are.
@@ -54,7 +54,7 @@ def price_events(events: pl.LazyFrame, *, rates: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def price_estimated_usage(usage: pl.LazyFrame, *, rates: pl.LazyFrame) -> pl.LazyFrame:
-    """Fill `cost_micros` of usage rows marked `estimated` from their tokens (DESIGN §4.1)."""
+    """Fill `cost_micros` of usage rows marked `estimated` from their tokens (rules §4.1)."""
     schemas.require(usage, schemas.USAGE, frame_name="usage")
     priced = with_rates(usage, rates=rates)
     estimated = pl.col("cost_source") == "estimated"

@@ -1,4 +1,4 @@
-"""What the attribution must add up to, shown (DESIGN §4.2 invariant, §4.8): event coverage per provider and
+"""What the attribution must add up to, shown (rules §4.2 invariant, §4.8): event coverage per provider and
 key, and the reconciliation of every provider's cost per month.
 """
 

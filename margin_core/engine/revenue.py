@@ -1,4 +1,4 @@
-"""Recognized revenue per customer per day (DESIGN §4.3, fixtures/stripe/README rule 6).
+"""Recognized revenue per customer per day (rules §4.3, fixtures/stripe/README rule 6).
 
 Each revenue item of N US cents over D service days gives every day |N| div D, one more cent to the
 first |N| mod D days, then N's sign. Only the days inside the range are generated, so the cost of a
@@ -43,7 +43,7 @@ def recognize_daily(revenue: pl.LazyFrame, *, start: date, end: date) -> pl.Lazy
 
 
 def unconverted(revenue: pl.LazyFrame, *, start: date, end: date) -> pl.LazyFrame:
-    """Items touching the range that have no USD amount: flagged, never silently dropped (DESIGN §4.3)."""
+    """Items touching the range that have no USD amount: flagged, never silently dropped (rules §4.3)."""
     return revenue.filter(
         pl.col("amount_usd_cents").is_null()
         & (pl.col("service_start") < pl.lit(end))

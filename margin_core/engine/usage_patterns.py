@@ -1,4 +1,4 @@
-"""Usage pattern (DESIGN §4.5, v3) and concentration: who consumes the tokens.
+"""Usage pattern (rules §4.5, v3) and concentration: who consumes the tokens.
 
 A customer's usage pattern over a range comes from its attributed tokens: `power` for the top 10% of
 customers with tokens (rounded up to a whole customer), `light` for the bottom 50% (rounded down),
@@ -81,7 +81,7 @@ def by_usage_pattern(
     customers: pl.LazyFrame,
     break_even: float = DEFAULT_BREAK_EVEN,
 ) -> pl.LazyFrame:
-    """Cross-subsidy rows per usage pattern (a customer attribute), `(unattributed)` included (DESIGN §4.4)."""
+    """Cross-subsidy rows per usage pattern (a customer attribute), `(unattributed)` included (rules §4.4)."""
     schemas.require(daily_revenue, schemas.DAILY_REVENUE, frame_name="daily_revenue")
     lookup = with_usage_pattern(customers, ledger=ledger, daily_revenue=daily_revenue)
     return by_customer_attribute(

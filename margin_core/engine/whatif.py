@@ -1,4 +1,4 @@
-"""Pricing what-ifs (DESIGN §1, pricing decision): the cost of the same tokens on another model."""
+"""Pricing what-ifs (rules §1, pricing decision): the cost of the same tokens on another model."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Who a captured request is for: customer, feature and custom dimensions, per thread and asyncio task.
 
 The scope lives in a `ContextVar`, so each thread starts empty and each asyncio task sees the scope of the
-code that created it; nested contexts merge, the inner value winning (DESIGN §6).
+code that created it; nested contexts merge, the inner value winning (rules §6).
 """
 
 from __future__ import annotations

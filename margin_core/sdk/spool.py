@@ -159,7 +159,7 @@ def _lock(fd: int, wait: float | None) -> None:
 def replay_store_spool(engine: Engine) -> int:
     """Write the events the SDK spooled for this store (its default spool); return how many were replayed.
 
-    The app and the CLI call this when they open the store (DESIGN §6), so events spooled by an SDK process
+    The app and the CLI call this when they open the store (rules §6), so events spooled by an SDK process
     that has since ended are not left waiting for a later SDK process. A stat when there is nothing to do;
     a failure is logged and never stops the caller (the spool stays for the next try).
     """

@@ -1,4 +1,4 @@
-"""`Tracker`: request-level capture into the store (DESIGN §6).
+"""`Tracker`: request-level capture into the store (rules §6).
 
 The caller's thread only builds a small `EventRecord` and queues it; `BatchWriter` does the I/O. A
 failure inside Margin is logged once and never reaches the caller.

@@ -1,6 +1,6 @@
 """Token counts from provider usage objects (SDK models or plain dicts), in Margin's non-overlapping columns.
 
-DESIGN §4.8: `input_tokens` are billed at the full input rate, `cached_input_tokens` are cache reads,
+rules §4.8: `input_tokens` are billed at the full input rate, `cached_input_tokens` are cache reads,
 `cache_write_tokens` cache creation (of which `cache_write_1h_tokens` 1-hour writes), `output_tokens`
 already include reasoning. OpenAI counts cache reads and writes inside its prompt/input tokens; Anthropic
 counts them outside its `input_tokens`.

@@ -1,4 +1,4 @@
-"""What an event may hold (DESIGN §6): an invalid one is rejected alone, before it can poison a batch.
+"""What an event may hold (rules §6): an invalid one is rejected alone, before it can poison a batch.
 
 A batch is written in one transaction, so one value the store refuses (a count beyond a 64-bit integer, a
 NUL byte PostgreSQL will not store) would fail every batch it is in, and every replay of the spool too.
@@ -17,7 +17,7 @@ from connectors.records import EventRecord
 MAX_TOKENS = 10**12
 MAX_LATENCY_MS = 10**12
 MAX_COST_USD = Decimal(10**9)
-MAX_TEXT = 10_000  # characters of an id, name or metadata value, as for imports (DESIGN §5)
+MAX_TEXT = 10_000  # characters of an id, name or metadata value, as for imports (rules §5)
 TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens")
 TEXT_FIELDS = ("event_id", "customer_id", "feature", "provider", "model", "api_key_id")
 

@@ -1,4 +1,4 @@
-"""Engines and the Arrow-native bulk read path (DESIGN §7).
+"""Engines and the Arrow-native bulk read path (rules §7).
 
 `pl.read_database` on a SQLAlchemy connection builds Python rows one by one; bulk frames are read with
 ADBC straight into Arrow, then cast to the frame's `pl.Schema`: PostgreSQL in process, a SQLite file in
@@ -57,7 +57,7 @@ def make_engine(url: str | None = None) -> Engine:
 
 def _create_tables(engine: Engine) -> None:
     """Create the missing tables, one process at a time: writers starting together on a fresh store would
-    otherwise both try to create them (DESIGN §6)."""
+    otherwise both try to create them (rules §6)."""
     from sqlalchemy import inspect, text
 
     from margin_core.store import tables  # noqa: F401  (registers the tables)
@@ -78,7 +78,7 @@ _BULK_CACHE_KIB = 16_384
 @contextmanager
 def bulk_cache(connection: Connection, *, small: bool) -> Iterator[None]:
     """On SQLite, a small page cache for the duration of a bulk import, so the import's memory stays bounded
-    by its batch (DESIGN §5) and not by the 256 MiB cache that random event keys need."""
+    by its batch (rules §5) and not by the 256 MiB cache that random event keys need."""
     if not small or connection.dialect.name != "sqlite":
         yield
         return

@@ -1,4 +1,4 @@
-"""Event ingest: de-duplicate on event_id, then roll up into `event_rollup` (DESIGN §7).
+"""Event ingest: de-duplicate on event_id, then roll up into `event_rollup` (rules §7).
 
 One transaction per batch: the new events' 64-bit digests go into `event_seen` and their sums into the
 rollup rows, so a batch is either wholly written or not at all, and a re-sent event is never counted
@@ -56,7 +56,7 @@ def _canonical_json(items: tuple[tuple[str, str], ...]) -> str:
 
 
 def usd_to_micros(amount: Decimal) -> int:
-    """Dollars to integer micro-dollars, rounded half-even (DESIGN §3)."""
+    """Dollars to integer micro-dollars, rounded half-even (rules §3)."""
     return int(amount.quantize(_MICRO, rounding=ROUND_HALF_EVEN) * 1_000_000)
 
 
@@ -95,7 +95,7 @@ def ingest_events(engine: Engine, records: Sequence[EventRecord]) -> int:
 def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
     """Write a frame of `events_frame`'s shape in its own transaction; events seen before are skipped.
 
-    Several processes may write at once (DESIGN §6). On SQLite the transaction takes the write lock first
+    Several processes may write at once (rules §6). On SQLite the transaction takes the write lock first
     (`BEGIN IMMEDIATE`), so a second writer waits out the busy timeout instead of failing when it upgrades
     a read; on both stores `event_seen` answers which keys are new (`ON CONFLICT DO NOTHING RETURNING`),
     so two writers of one event id count it once.

@@ -1,4 +1,4 @@
-"""Reads of a SQLite store file without SQLAlchemy: what a new CLI process needs for a report (DESIGN §7).
+"""Reads of a SQLite store file without SQLAlchemy: what a new CLI process needs for a report (rules §7).
 
 SQLAlchemy and SQLModel take most of a new process's start-up; a report of a SQLite file needs neither.
 Small frames and the day versions come through the stdlib driver; bulk frames through ADBC in a child

@@ -77,7 +77,7 @@ def _upsert(
 
 def bump_version(connection: Connection) -> None:
     """Mark the store changed, so cached reports are recomputed (any sync, import or mapping)."""
-    # One statement: two writers of a fresh store both creating the row would collide (DESIGN §6).
+    # One statement: two writers of a fresh store both creating the row would collide (rules §6).
     connection.execute(
         text(
             "INSERT INTO setting (key, value) VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE "

@@ -1,4 +1,4 @@
-"""A usage import staged in a temporary table, then merged: memory stays bounded (DESIGN §5).
+"""A usage import staged in a temporary table, then merged: memory stays bounded (rules §5).
 
 An import reads its file in batches inside one transaction. Usage rows of one bucket are summed over the
 whole file, wherever they are in it, so the batches go into a temporary table first; the merge sums them

@@ -1,4 +1,4 @@
-"""Sync runs, the gaps they found, and the last run of each source (DESIGN §4.7, §4.9)."""
+"""Sync runs, the gaps they found, and the last run of each source (rules §4.7, §4.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The canonical tables of DESIGN §3 as SQLModel classes.
+"""The canonical tables of rules §3 as SQLModel classes.
 
 Money is integer (`*_micros`, minor units, US cents): SQLite turns `Numeric` into floats. Exact decimals
 that are not money totals (exchange rates, per-token prices) are stored as text and parsed as Decimal.
@@ -34,7 +34,7 @@ class Customer(SQLModel, table=True):
 
 
 class CustomerAlias(SQLModel, table=True):
-    """Links an app's own customer id (SDK events, mappings) to the Stripe customer id (DESIGN §8)."""
+    """Links an app's own customer id (SDK events, mappings) to the Stripe customer id (rules §8)."""
 
     alias: str = Field(primary_key=True)
     customer_id: str
@@ -84,10 +84,10 @@ class ApiKeyLabel(SQLModel, table=True):
 
 
 class EventRollup(SQLModel, table=True):
-    """Request events rolled up on write to one row per key (DESIGN §7); `event_seen` de-duplicates first.
+    """Request events rolled up on write to one row per key (rules §7); `event_seen` de-duplicates first.
 
     `has_cost` splits events whose provider or caller gave a cost (summed in `cost_micros`) from those
-    the engine prices at report time from their tokens (DESIGN §4.1).
+    the engine prices at report time from their tokens (rules §4.1).
     """
 
     __tablename__ = "event_rollup"  # the unique key leads with `day`: no index of its own needed
@@ -161,7 +161,7 @@ class ExchangeRate(SQLModel, table=True):
 
 
 class PriceOverride(SQLModel, table=True):
-    """A negotiated or routed price, per million tokens, from `effective_from` on (DESIGN §4.1)."""
+    """A negotiated or routed price, per million tokens, from `effective_from` on (rules §4.1)."""
 
     __tablename__ = "price_override"
     __table_args__ = (UniqueConstraint("provider", "model", "effective_from", name="uq_price_override"),)
@@ -204,7 +204,7 @@ class DayVersion(SQLModel, table=True):
     """The days whose usage or events a write touched, with a counter that changes on each touch.
 
     Written in the writer's own transaction; the derived ledger cache (`margin_core.ledger_cache`) stamps
-    each day's file with it, so a reader recomputes exactly the days changed since (DESIGN §7, Live).
+    each day's file with it, so a reader recomputes exactly the days changed since (rules §7, Live).
     """
 
     __tablename__ = "day_version"
@@ -213,7 +213,7 @@ class DayVersion(SQLModel, table=True):
 
 
 class SyncGap(SQLModel, table=True):
-    """Days a sync could not fetch: its provider's API no longer reaches back to them (DESIGN §4.7)."""
+    """Days a sync could not fetch: its provider's API no longer reaches back to them (rules §4.7)."""
 
     __tablename__ = "sync_gap"
     id: int | None = Field(default=None, primary_key=True)

@@ -1,4 +1,4 @@
-"""The CLI contract (DESIGN §5): imports all-or-nothing with line numbers, reports with exact columns."""
+"""The CLI contract (rules §5): imports all-or-nothing with line numbers, reports with exact columns."""
 
 from __future__ import annotations
 

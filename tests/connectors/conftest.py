@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "providers"
 
-# The packages sit at the repository root (DESIGN §8, no src/) and pyproject sets no `pythonpath`, so a
+# The packages sit at the repository root (rules §8, no src/) and pyproject sets no `pythonpath`, so a
 # bare `pytest` would not find `connectors`; `python -m pytest` would. Make both work.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

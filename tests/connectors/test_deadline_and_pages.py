@@ -1,4 +1,4 @@
-"""A server that trickles bytes and a cursor that never ends both fail clearly, within their bounds (DESIGN §7)."""
+"""A server that trickles bytes and a cursor that never ends both fail clearly, within their bounds (rules §7)."""
 
 from __future__ import annotations
 

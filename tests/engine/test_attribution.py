@@ -1,4 +1,4 @@
-"""Attribution (DESIGN §4.2, §4.8) on hand-computed cases, and its invariant as a property."""
+"""Attribution (rules §4.2, §4.8) on hand-computed cases, and its invariant as a property."""
 
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ def test_an_event_split_over_rows_of_two_model_strings_keeps_each_rows_model_and
     assert got.rows() == [("OpenAI/GPT-4o", 200, 1, 7), ("openai/gpt-4o", 300, 0, 0)]
 
 
-# DESIGN §4.2 step 3: events take a row's cost only for the share their tokens cover.
+# rules §4.2 step 3: events take a row's cost only for the share their tokens cover.
 THOUSAND_TOKEN_ROW = {
     "api_key_id": "k1",
     "cost_micros": 1_000_000,

@@ -1,4 +1,4 @@
-"""Reported cost onto usage rows (DESIGN §4.2, first paragraph), hand-computed."""
+"""Reported cost onto usage rows (rules §4.2, first paragraph), hand-computed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Month-end forecast and alerts (DESIGN §4.9), hand-computed: each rule fires on its planted case and is
+"""Month-end forecast and alerts (rules §4.9), hand-computed: each rule fires on its planted case and is
 silent below its thresholds."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Coverage per provider key and the monthly reconciliation (DESIGN §4.2 step 3 and invariant, §4.8)."""
+"""Coverage per provider key and the monthly reconciliation (rules §4.2 step 3 and invariant, §4.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Revenue spreading (DESIGN §4.3), margins and status (§4.4), granularity (§4.6), cross-subsidy (§4.5)."""
+"""Revenue spreading (rules §4.3), margins and status (§4.4), granularity (§4.6), cross-subsidy (§4.5)."""
 
 from __future__ import annotations
 

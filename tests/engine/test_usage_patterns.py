@@ -1,4 +1,4 @@
-"""Usage pattern (DESIGN §4.5 v3) and concentration, hand-computed."""
+"""Usage pattern (rules §4.5 v3) and concentration, hand-computed."""
 
 from __future__ import annotations
 

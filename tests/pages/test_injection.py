@@ -1,4 +1,4 @@
-"""Text from outside is shown as text (DESIGN §7) and CSV never carries a live formula (DESIGN §5).
+"""Text from outside is shown as text (rules §7) and CSV never carries a live formula (rules §5).
 
 Stripe customer names and tiers are typed by end users: a name shaped like a markdown link or image must
 not become a link or an image on any page, in a tooltip or an alert, and a name shaped like a formula must

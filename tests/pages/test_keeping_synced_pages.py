@@ -1,4 +1,4 @@
-"""The pages' side of DESIGN §4.7: the freshness notice on every page, sync gaps on Connections, and the
+"""The pages' side of rules §4.7: the freshness notice on every page, sync gaps on Connections, and the
 "sync every N hours while the app is open" setting."""
 
 from __future__ import annotations

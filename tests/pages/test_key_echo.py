@@ -1,6 +1,6 @@
 """A provider or proxy that echoes the key in its error body: the key is never stored, printed or shown.
 
-DESIGN §7: provider error bodies are redacted of anything shaped like a key before they are stored
+rules §7: provider error bodies are redacted of anything shaped like a key before they are stored
 (sync_run.error, connection.last_error), logged, printed or shown.
 """
 

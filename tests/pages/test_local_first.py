@@ -1,4 +1,4 @@
-"""Local-first network defaults and the password gate for a team host (DESIGN §8)."""
+"""Local-first network defaults and the password gate for a team host (rules §8)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A local OpenAI/Anthropic look-alike for the SDK tests: the real clients point at it through `base_url`.
 
-The official SDKs run on httpx2, which respx does not patch (DESIGN §8), so this stdlib server answers
+The official SDKs run on httpx2, which respx does not patch (rules §8), so this stdlib server answers
 with realistic JSON bodies and SSE streams. A route is a function of the request body, so a reply can
 depend on what the client sent (`stream_options.include_usage`, a marker in the prompt).
 """

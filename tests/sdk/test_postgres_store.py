@@ -1,4 +1,4 @@
-"""The tracker writing to PostgreSQL, as production servers do through MARGIN_DATABASE_URL (DESIGN §2)."""
+"""The tracker writing to PostgreSQL, as production servers do through MARGIN_DATABASE_URL (rules §2)."""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ def test_events_stay_in_memory_when_the_spool_cannot_be_written(tmp_path: Path, 
     with Tracker(db_url, spool_path=not_a_dir / "spool.jsonl", flush_interval=0.05, retry_interval=0.05) as tracker:
         for n in range(3):
             _record(tracker, n)
-        assert not tracker.flush(10)  # held in memory only: flush says so (DESIGN §6)
+        assert not tracker.flush(10)  # held in memory only: flush says so (rules §6)
         assert tracker.unsaved == 3
         blocker.rmdir()
         assert tracker.flush(10)

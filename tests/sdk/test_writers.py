@@ -1,4 +1,4 @@
-"""Several writer processes at once, and events that must not poison the store (DESIGN §6).
+"""Several writer processes at once, and events that must not poison the store (rules §6).
 
 Each writer is a separate interpreter, as separate workers of a web app are: they share one store and one
 spool, and every event must be in the store once all of them have exited.

@@ -1,4 +1,4 @@
-"""The derived day ledger (DESIGN §7, Live): only touched days are recomputed, and the cache never changes a number."""
+"""The derived day ledger (rules §7, Live): only touched days are recomputed, and the cache never changes a number."""
 
 from __future__ import annotations
 
