@@ -78,8 +78,6 @@ class Workspace:
 
 def load_workspace(engine: Engine) -> Workspace:
     """Read the store's small frames and its day versions (before any day's rows: see `ledger_cache`)."""
-    from sqlalchemy import text
-
     from margin_core.store import repo
 
     url = engine.url
@@ -92,7 +90,6 @@ def load_workspace(engine: Engine) -> Workspace:
     with engine.begin() as connection:
         store_id = repo.store_id(connection)
     with engine.connect() as connection:
-        version = int(connection.execute(text("SELECT value FROM setting WHERE key = 'data_version'")).scalar() or 0)
         versions = repo.day_versions(connection)
         settings = repo.read_settings(connection)
         overrides = prices.override_frame(repo.read_price_override_rows(connection))
@@ -101,7 +98,7 @@ def load_workspace(engine: Engine) -> Workspace:
         read=partial(repo.read_days, engine),
         folder=cache_folder(url.render_as_string(hide_password=False), sqlite_file=sqlite_file),
         store_id=store_id,
-        version=version,
+        version=int(settings.get("data_version", "0")),
         versions=versions,
         settings=settings,
         overrides=overrides,
