@@ -208,17 +208,8 @@ def _report(args: argparse.Namespace) -> int:
 
     _replay_spool(args.db)
     workspace = load_workspace_url(args.db)  # a SQLite file without SQLAlchemy: a report starts fast
-    if args.kind == "alerts":  # the store's sync runs too: a failed sync is an alert
-        from datetime import timedelta
-
-        from margin_core import alerting
-        from margin_core.store.db import make_engine
-
-        found = alerting.for_store(make_engine(args.db), workspace, last_day=args.end - timedelta(days=1))
-        frame = output.to_cli_frame(found, "alerts")
-    else:
-        raw = reports.report(workspace, args.kind, start=args.start, end=args.end, grain=args.granularity)
-        frame = output.to_cli_frame(raw, args.kind)
+    raw = reports.report(workspace, args.kind, start=args.start, end=args.end, grain=args.granularity)
+    frame = output.to_cli_frame(raw, args.kind)
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
         sys.stderr.write(f"warning: {line}\n")

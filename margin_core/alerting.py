@@ -12,17 +12,18 @@ import json
 import os
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import httpx
 import polars as pl
-from sqlalchemy import Engine
 
 from margin_core import reports
 from margin_core.engine import alerts as rules
 from margin_core.errors import MarginError
-from margin_core.schemas import TOKEN_COLUMNS
-from margin_core.store import repo, sync_runs
 from margin_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy import Engine
 
 WEBHOOK_ENV = "MARGIN_ALERT_WEBHOOK_URL"
 SENT_KEY = "alerts_sent"
@@ -41,17 +42,18 @@ def thresholds(workspace: Workspace) -> rules.Thresholds:
     )
 
 
-def sources(workspace: Workspace, runs: dict[str, tuple[str, date | None]]) -> pl.DataFrame:
+def sources(workspace: Workspace) -> pl.DataFrame:
     """Each source with data or a sync run: newest day, last sync status and day, whether its newest day
     is checked (usage and events are daily; Stripe revenue is checked by its sync only)."""
     rows = []
-    usage_last = dict(workspace.usage.group_by("provider").agg(pl.col("day").max()).iter_rows())
+    runs = workspace.sync_status
+    last = {source: last for source, (_, last) in workspace.source_days.items()}
     for provider, name in SOURCE_NAMES.items():
         status, on = runs.get(provider, ("", None))
-        if provider in usage_last or status:
-            rows.append((name, usage_last.get(provider), status, on if status == "failed" else None, True))
-    if not workspace.events.is_empty():
-        rows.append(("SDK events", workspace.events["day"].max(), "", None, True))
+        if provider in last or status:
+            rows.append((name, last.get(provider), status, on if status == "failed" else None, True))
+    if "events" in last:
+        rows.append(("SDK events", last["events"], "", None, True))
     status, on = runs.get("stripe", ("", None))
     if status:
         rows.append(("Stripe revenue", None, status, on if status == "failed" else None, False))
@@ -68,34 +70,27 @@ def sources(workspace: Workspace, runs: dict[str, tuple[str, date | None]]) -> p
     )
 
 
-def evaluate(
-    workspace: Workspace, *, last_day: date, runs: dict[str, tuple[str, date | None]] | None = None
-) -> pl.DataFrame:
-    """Every alert that holds on `last_day` (ALERTS schema, ordered: sources first, then largest rise)."""
+def evaluate(workspace: Workspace, *, last_day: date) -> pl.DataFrame:
+    """Every alert that holds on `last_day` (ALERTS schema, ordered: sources first, then largest rise), the
+    snapshot's sync runs included (a failed sync is an alert)."""
     limits = thresholds(workspace)
     start, end = last_day - timedelta(days=rules.LOOKBACK + 62), last_day + timedelta(days=1)
-    led, _ = reports.ledger(workspace, start=start, end=end)
+    by_customer = reports.customer_days(workspace, start=start, end=end)
+    by_usage = reports.usage_days(workspace, start=start, end=end)
     daily = reports.daily_revenue(workspace, start=start, end=end)
     customers = workspace.customers.lazy()
-    unpriced = pl.concat(
-        [
-            workspace.events.lazy().filter(~pl.col("price_known")).select("day", "provider", "model", *TOKEN_COLUMNS),
-            workspace.usage.lazy().filter(~pl.col("price_known")).select("day", "provider", "model", *TOKEN_COLUMNS),
-        ]
-    )
+    # tokens of models without a price, per day, from the first day on (an alert names the first day)
+    unpriced = workspace.days.frames(None, end).unpriced.lazy()
     frames = [
-        rules.source_alerts(sources(workspace, runs or {}).lazy(), last_day=last_day),
-        rules.cost_spikes(led, customers=customers, last_day=last_day, thresholds=limits),
-        rules.unattributed_share(led, last_day=last_day, thresholds=limits),
-        rules.worse_statuses(led, daily_revenue=daily, customers=customers, last_day=last_day, thresholds=limits),
+        rules.source_alerts(sources(workspace).lazy(), last_day=last_day),
+        rules.cost_spikes(by_customer, by_usage, customers=customers, last_day=last_day, thresholds=limits),
+        rules.unattributed_share(by_customer, last_day=last_day, thresholds=limits),
+        rules.worse_statuses(
+            by_customer, daily_revenue=daily, customers=customers, last_day=last_day, thresholds=limits
+        ),
         rules.unpriced_models(unpriced, last_day=last_day),
     ]
     return rules.ordered(pl.concat(frames)).collect()
-
-
-def for_store(engine: Engine, workspace: Workspace, *, last_day: date) -> pl.DataFrame:
-    """`evaluate` with the store's last sync runs (failed syncs alert)."""
-    return evaluate(workspace, last_day=last_day, runs=sync_runs.latest_runs(engine))
 
 
 def to_cli_frame(found: pl.DataFrame) -> pl.DataFrame:
@@ -157,7 +152,11 @@ def notify(engine: Engine, workspace: Workspace, *, last_day: date, client: http
     url = os.environ.get(WEBHOOK_ENV, "").strip()
     if not url:
         return 0
-    found = for_store(engine, workspace, last_day=last_day)
+    import httpx
+
+    from margin_core.store import repo
+
+    found = evaluate(workspace, last_day=last_day)
     with engine.connect() as connection:
         sent = set(json.loads(repo.read_settings(connection).get(SENT_KEY, "[]")))
     fresh = [a for a in found.iter_rows(named=True) if alert_id(a) not in sent]

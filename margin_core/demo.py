@@ -553,6 +553,10 @@ def build(engine: Engine, *, today: date) -> str:
         BATCH_COLUMNS
     )
     ingest_frame(engine, batch)
+    # The derived day ledger is built now, once, so that the first report and the app's first page read it.
+    from margin_core.workspace import load_workspace
+
+    load_workspace(engine).days.frames(None, None)
     return f"{len(people)} customers, {events.height:,} request events, {usage.height:,} usage rows, {start} to {end}"
 
 

@@ -139,12 +139,15 @@ def concentration(customers: pl.DataFrame, usage: pl.DataFrame, *, top_share: fl
 # --- insights -------------------------------------------------------------------------------------
 
 
-def cost_spike(daily: pl.DataFrame, *, min_increase_micros: int = MICROS) -> Insight | None:
+def cost_spike(
+    daily: pl.DataFrame, *, detail: pl.LazyFrame | None = None, min_increase_micros: int = MICROS
+) -> Insight | None:
     """The biggest week-over-week rise of one customer's LLM cost: any 7 days of the range against the 7
     days before them, so the spike is found wherever it falls.
 
-    `daily` has day, customer_id (null: unattributed), customer_name, feature, cost_micros. The sentence
-    says when, by how much and on which feature most of the rise came.
+    `daily` has day, customer_id (null: unattributed), customer_name, cost_micros; `detail` (day,
+    customer_id, feature, cost_micros: the ledger) gives the features, else `daily` has them. The
+    sentence says when, by how much and on which feature most of the rise came.
     """
     if daily.is_empty():
         return None
@@ -160,15 +163,16 @@ def cost_spike(daily: pl.DataFrame, *, min_increase_micros: int = MICROS) -> Ins
     grid = (
         frame.select("customer_id")
         .unique()
+        .with_row_index("_customer_no")
         .join(pl.DataFrame({"day": pl.date_range(first, last, "1d", eager=True)}), how="cross")
         .join(per_day, on=["customer_id", "day"], how="left")
         .with_columns(pl.col("cost_micros").fill_null(0))
-        .sort("customer_id", "day")
+        .sort("_customer_no", "day")  # integers: far cheaper than sorting by the id's text
     )
-    weekly = pl.col("cost_micros").rolling_sum(7).over("customer_id")
+    weekly = pl.col("cost_micros").rolling_sum(7).over("_customer_no")
     windows = (
         grid.with_columns(weekly.alias("recent_micros"))
-        .with_columns(pl.col("recent_micros").shift(7).over("customer_id").alias("earlier_micros"))
+        .with_columns(pl.col("recent_micros").shift(7).over("_customer_no").alias("earlier_micros"))
         .filter(pl.col("earlier_micros") > 0)
         .with_columns((pl.col("recent_micros") - pl.col("earlier_micros")).alias("rise"))
         # a spike is a rise of at least a quarter and a dollar; the largest in money wins
@@ -182,9 +186,10 @@ def cost_spike(daily: pl.DataFrame, *, min_increase_micros: int = MICROS) -> Ins
     week_end = top["day"]
     week_start, before_start = week_end - timedelta(days=6), week_end - timedelta(days=13)
     name = frame.filter(pl.col("customer_id") == top["customer_id"])["customer_name"][0]
-    mine = frame.filter(
+    rows = frame.lazy() if detail is None else detail.with_columns(pl.col("customer_id").fill_null(UNATTRIBUTED))
+    mine = rows.filter(
         pl.col("customer_id") == top["customer_id"], pl.col("day") >= before_start, pl.col("day") <= week_end
-    )
+    ).collect()
     recent = pl.when(pl.col("day") >= week_start).then(pl.col("cost_micros")).otherwise(0)
     earlier = pl.when(pl.col("day") < week_start).then(pl.col("cost_micros")).otherwise(0)
     features = (
@@ -303,16 +308,28 @@ def concentration_insight(customers: pl.DataFrame, usage: pl.DataFrame) -> Insig
 
 
 def top_insights(
-    *, daily: pl.DataFrame, customers: pl.DataFrame, models: pl.DataFrame, limit: int = 3
+    *,
+    daily: pl.DataFrame,
+    customers: pl.DataFrame,
+    models: pl.DataFrame,
+    unattributed: pl.DataFrame | None = None,
+    detail: pl.LazyFrame | None = None,
+    limit: int = 3,
 ) -> list[Insight]:
-    """The `limit` weightiest insights of a range, largest money first; concentration fills a gap."""
+    """The `limit` weightiest insights of a range, largest money first; concentration fills a gap.
+
+    `daily` is cost, requests and tokens per day and customer (with customer_name); `unattributed` the
+    unattributed cost per provider and model (else taken from `daily`); `detail` the ledger (see cost_spike).
+    """
     usage = customer_usage(daily)
     found = [
         insight
         for insight in (
-            cost_spike(daily),
+            cost_spike(daily, detail=detail),
             loss_maker_vs_profitable(customers, usage),
-            loss_making_models(models, unattributed=unattributed_by_model(daily)),
+            loss_making_models(
+                models, unattributed=unattributed if unattributed is not None else unattributed_by_model(daily)
+            ),
         )
         if insight is not None
     ]

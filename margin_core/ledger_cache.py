@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -31,31 +32,68 @@ import polars as pl
 from margin_core import schemas, settings
 from margin_core.schemas import TOKEN_COLUMNS
 
-PARTS = ("ledger", "unattributed", "unpriced")
 UNPRICED = pl.Schema(
     {"day": pl.Date, "provider": pl.String, "model": pl.String, **dict.fromkeys(TOKEN_COLUMNS, pl.Int64)}
 )
+# A day's derived frames: the attribution ledger and its unattributed rows (rules §4.2), the tokens of models
+# without a price, the ledger summed per customer and per feature/provider/model (what most views sum), the
+# usage rows' cost per provider and the events' coverage per key (the reconciliation's two sides).
+PARTS: dict[str, pl.Schema] = {
+    "ledger": schemas.LEDGER,
+    "unattributed": schemas.UNATTRIBUTED_ROWS,
+    "unpriced": UNPRICED,
+    "customers": schemas.CUSTOMER_DAYS,
+    "usage": schemas.USAGE_DAYS,
+    "usage_cost": schemas.USAGE_COST_DAYS,
+    "coverage": schemas.ROW_COVERAGE,
+}
 # One file holds every part of a day: the union of their columns, `part` naming each row's frame, and one
 # `part == "stamp"` row carrying the stamp the day was computed from.
 FILE_SCHEMA = pl.Schema(
     [
         ("part", pl.String),
         ("stamp", pl.String),
-        *schemas.LEDGER.items(),
-        *((name, dtype) for name, dtype in schemas.UNATTRIBUTED_ROWS.items() if name not in schemas.LEDGER),
+        *{name: dtype for schema in PARTS.values() for name, dtype in schema.items()}.items(),
     ]
 )
-_CODE = ("engine/attribution.py", "engine/pricing.py", "engine/money.py", "prices.py", "schemas.py", "ledger_cache.py")
+_CODE = (
+    "engine/attribution.py",
+    "engine/ledger_sums.py",
+    "engine/reconciliation.py",
+    "engine/pricing.py",
+    "engine/money.py",
+    "prices.py",
+    "schemas.py",
+    "ledger_cache.py",
+)
 _MEMO_DAYS = 4_000  # per-day frames kept in memory by stamp: the app's next snapshot reuses the unchanged days
 
 
 @dataclass(frozen=True, slots=True)
 class DayFrames:
-    """The derived frames of some days: LEDGER, UNATTRIBUTED and UNPRICED rows."""
+    """The derived frames of some days, one per part of PARTS."""
 
     ledger: pl.DataFrame
     unattributed: pl.DataFrame
     unpriced: pl.DataFrame
+    customers: pl.DataFrame
+    usage: pl.DataFrame
+    usage_cost: pl.DataFrame
+    coverage: pl.DataFrame
+
+    @classmethod
+    def of(cls, parts: dict[str, pl.DataFrame]) -> DayFrames:
+        """From frames by part name; a missing part is empty."""
+        return cls(**{name: parts[name] if name in parts else _empty(name) for name in PARTS})
+
+    def parts(self) -> dict[str, pl.DataFrame]:
+        return {name: getattr(self, name) for name in PARTS}
+
+
+@cache
+def _empty(part: str) -> pl.DataFrame:
+    """An empty frame of a part's schema (made once: building a frame from a schema is not free)."""
+    return pl.DataFrame(schema=PARTS[part])
 
 
 @dataclass(slots=True)
@@ -182,15 +220,9 @@ class DayLedger:
                 read = dict(zip(present, pool.map(self._read, present), strict=True))
             return {day: frames for day, frames in read.items() if frames is not None}
         stats.files_read += len(present)
-        whole = split(frame)
-        parts = [_runs_by_day(f) for f in (whole.ledger, whole.unattributed, whole.unpriced)]
+        by_part = {name: _runs_by_day(part) for name, part in split(frame).parts().items()}
         return {
-            day: DayFrames(
-                ledger=parts[0].get(day, whole.ledger.clear()),
-                unattributed=parts[1].get(day, whole.unattributed.clear()),
-                unpriced=parts[2].get(day, whole.unpriced.clear()),
-            )
-            for day in present
+            day: DayFrames.of({name: runs[day] for name, runs in by_part.items() if day in runs}) for day in present
         }
 
     def _read(self, day: date) -> DayFrames | None:
@@ -230,10 +262,7 @@ class DayLedger:
 def join(day: date, frames: DayFrames, *, stamp: str) -> pl.DataFrame:
     """A day's parts as one frame of FILE_SCHEMA, with its stamp row."""
     mark = pl.DataFrame({"part": ["stamp"], "stamp": [stamp], "day": [day]}, schema_overrides={"day": pl.Date})
-    parts = [
-        frame.with_columns(pl.lit(part).alias("part"))
-        for part, frame in zip(PARTS, (frames.ledger, frames.unattributed, frames.unpriced), strict=True)
-    ]
+    parts = [frame.with_columns(pl.lit(name).alias("part")) for name, frame in frames.parts().items()]
     combined = pl.concat([mark, *parts], how="diagonal_relaxed")
     return combined.select(
         pl.col(name).cast(dtype) if name in combined.columns else pl.lit(None, dtype).alias(name)
@@ -243,16 +272,9 @@ def join(day: date, frames: DayFrames, *, stamp: str) -> pl.DataFrame:
 
 def split(frame: pl.DataFrame) -> DayFrames:
     """A day file's frame back into its parts."""
-    parts = frame.partition_by("part", as_dict=True, include_key=False)
-    empty = pl.DataFrame(schema=FILE_SCHEMA).drop("part")
-
-    def part(name: str, schema: pl.Schema) -> pl.DataFrame:
-        return parts.get((name,), empty).select(schema.names())
-
-    return DayFrames(
-        ledger=part("ledger", schemas.LEDGER),
-        unattributed=part("unattributed", schemas.UNATTRIBUTED_ROWS),
-        unpriced=part("unpriced", UNPRICED),
+    found = frame.partition_by("part", as_dict=True, include_key=False)
+    return DayFrames.of(
+        {name: found[(name,)].select(schema.names()) for name, schema in PARTS.items() if (name,) in found}
     )
 
 
@@ -274,16 +296,36 @@ def compute_days(
         .agg(pl.col(TOKEN_COLUMNS).sum())
         .cast(dict(UNPRICED))  # type: ignore[arg-type]
     )
-    collected = pl.collect_all([led, unattributed, unpriced.lazy()])
-    by_day = [_by_day(frame) for frame in collected]
-    return {
-        day: DayFrames(
-            ledger=by_day[0].get(day, collected[0].clear()),
-            unattributed=by_day[1].get(day, collected[1].clear()),
-            unpriced=by_day[2].get(day, collected[2].clear()),
-        )
-        for day in days
+    from margin_core.engine import attribution, ledger_sums
+
+    row_coverage = attribution.coverage(usage.lazy(), events=events.lazy(), mappings=mappings.lazy())
+    ledger, unattributed_rows, unpriced_tokens, usage_cost, coverage = pl.collect_all(
+        [
+            led,
+            unattributed,
+            unpriced.lazy(),
+            ledger_sums.usage_cost_days(usage.lazy()),
+            ledger_sums.coverage_days(row_coverage),
+        ]
+    )
+    collected = {
+        "ledger": ledger,
+        "unattributed": unattributed_rows,
+        "unpriced": unpriced_tokens,
+        **summed_parts(ledger),
+        "usage_cost": usage_cost,
+        "coverage": coverage,
     }
+    by_day = {name: _by_day(frame.select(PARTS[name].names())) for name, frame in collected.items()}
+    return {day: DayFrames.of({name: parts[day] for name, parts in by_day.items() if day in parts}) for day in days}
+
+
+def summed_parts(ledger: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The ledger summed per day and customer, and per day, attributed or not, feature, provider and model."""
+    from margin_core.engine import ledger_sums
+
+    customers, usage = pl.collect_all([ledger_sums.customer_days(ledger.lazy()), ledger_sums.usage_days(ledger.lazy())])
+    return {"customers": customers, "usage": usage}
 
 
 def attribution_of(
@@ -332,16 +374,8 @@ def _by_day(frame: pl.DataFrame) -> dict[date, pl.DataFrame]:
 
 def _concat(found: list[DayFrames]) -> DayFrames:
     if not found:
-        return DayFrames(
-            ledger=pl.DataFrame(schema=schemas.LEDGER),
-            unattributed=pl.DataFrame(schema=schemas.UNATTRIBUTED_ROWS),
-            unpriced=pl.DataFrame(schema=UNPRICED),
-        )
-    return DayFrames(
-        ledger=pl.concat([f.ledger for f in found], rechunk=False),
-        unattributed=pl.concat([f.unattributed for f in found], rechunk=False),
-        unpriced=pl.concat([f.unpriced for f in found], rechunk=False),
-    )
+        return DayFrames.of({})
+    return DayFrames.of({name: pl.concat([f.parts()[name] for f in found], rechunk=False) for name in PARTS})
 
 
 def _remember(key: tuple[date, str], frames: DayFrames) -> None:

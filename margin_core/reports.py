@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from margin_core.engine import dimensions, granularity, margins, revenue, usage_patterns
+from margin_core.ledger_cache import DayFrames
 from margin_core.vocabulary import REPORT_KINDS as REPORT_KINDS  # re-exported: pages, bench and tests read them here
 from margin_core.vocabulary import ReportKind as ReportKind
 from margin_core.workspace import Workspace
@@ -51,20 +52,39 @@ def ledger(workspace: Workspace, *, start: date, end: date) -> tuple[pl.LazyFram
     range's days, recomputing only those changed since they were cached. Once `prepare` gathered every
     day, each range is a filter of it.
     """
-    key = ("ledger",) if ("ledger",) in workspace.memo else ("ledger", start, end)
-    led, unattributed_rows = workspace.remember(key, lambda: _attribute(workspace, start=start, end=end))
-    return led.lazy().filter(_in_range(start, end)), unattributed_rows.lazy().filter(_in_range(start, end))
+    frames = _days(workspace, start=start, end=end)
+    return frames.ledger.lazy().filter(_in_range(start, end)), frames.unattributed.lazy().filter(_in_range(start, end))
+
+
+def customer_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
+    """The range's ledger summed per day and customer (CUSTOMER_DAYS; customer null: unattributed)."""
+    return _days(workspace, start=start, end=end).customers.lazy().filter(_in_range(start, end))
+
+
+def usage_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
+    """The range's ledger summed per day, attributed or not, feature, provider and model (USAGE_DAYS)."""
+    return _days(workspace, start=start, end=end).usage.lazy().filter(_in_range(start, end))
+
+
+def usage_cost_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
+    """The range's usage rows' cost per day and provider (USAGE_COST_DAYS)."""
+    return _days(workspace, start=start, end=end).usage_cost.lazy().filter(_in_range(start, end))
+
+
+def coverage_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
+    """The range's event coverage per day, provider, key and mapped customer (ROW_COVERAGE)."""
+    return _days(workspace, start=start, end=end).coverage.lazy().filter(_in_range(start, end))
 
 
 def prepare(workspace: Workspace) -> Workspace:
-    """Gather every day's ledger once, so that every later range and page only groups (the app)."""
-    workspace.remember(("ledger",), lambda: _attribute(workspace, start=None, end=None))
+    """Gather every day's derived frames once, so that every later range and page only groups (the app)."""
+    workspace.remember(("days",), lambda: workspace.days.frames(None, None))
     return workspace
 
 
-def _attribute(workspace: Workspace, *, start: date | None, end: date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frames = workspace.days.frames(start, end)
-    return frames.ledger, frames.unattributed
+def _days(workspace: Workspace, *, start: date, end: date) -> DayFrames:
+    key = ("days",) if ("days",) in workspace.memo else ("days", start, end)
+    return workspace.remember(key, lambda: workspace.days.frames(start, end))
 
 
 def daily_revenue(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
@@ -78,9 +98,8 @@ def daily_revenue(workspace: Workspace, *, start: date, end: date) -> pl.LazyFra
 
 def customer_margins(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
     """The `customers` report, in micro-dollars."""
-    led, _ = ledger(workspace, start=start, end=end)
     return margins.customer_margins(
-        led,
+        customer_days(workspace, start=start, end=end),
         daily_revenue=daily_revenue(workspace, start=start, end=end),
         customers=workspace.customers.lazy(),
         unconverted=revenue.unconverted(workspace.revenue.lazy(), start=start, end=end),
@@ -125,9 +144,8 @@ def over_time(
     workspace: Workspace, *, start: date, end: date, grain: granularity.Granularity | None = None
 ) -> pl.DataFrame:
     """Revenue, cost and margin per day, week or month (adaptive unless `grain` is given)."""
-    led, _ = ledger(workspace, start=start, end=end)
     return margins.margin_over_time(
-        led,
+        usage_days(workspace, start=start, end=end),
         daily_revenue=daily_revenue(workspace, start=start, end=end),
         start=start,
         end=end,
@@ -168,7 +186,7 @@ def report(
         frame = over_time(workspace, start=start, end=end, grain=grain)
     elif kind == "unattributed":
         frame = unattributed(workspace, start=start, end=end)
-    elif kind == "alerts":  # without the store's sync runs: the CLI adds them (alerting.for_store)
+    elif kind == "alerts":  # the snapshot's sync runs included: a failed sync is an alert
         from margin_core import alerting
 
         frame = alerting.evaluate(workspace, last_day=end - timedelta(days=1))

@@ -132,6 +132,50 @@ LEDGER = pl.Schema(
     }
 )
 
+# The ledger summed per day and customer (null: unattributed): what every per-customer report sums.
+CUSTOMER_DAYS = pl.Schema(
+    {
+        "day": pl.Date,
+        "customer_id": pl.String,
+        "cost_micros": pl.Int64,
+        "estimated_micros": pl.Int64,
+        "requests": pl.Int64,
+        **dict.fromkeys(TOKEN_COLUMNS, pl.Int64),
+    }
+)
+
+# The ledger summed per day, feature, provider and model, attributed and unattributed apart: what the
+# cost views, alerts and projections sum without a customer.
+USAGE_DAYS = pl.Schema(
+    {
+        "day": pl.Date,
+        "attributed": pl.Boolean,
+        "feature": pl.String,
+        "provider": pl.String,
+        "model": pl.String,
+        "cost_micros": pl.Int64,
+        "estimated_micros": pl.Int64,
+        "requests": pl.Int64,
+        **dict.fromkeys(TOKEN_COLUMNS, pl.Int64),
+    }
+)
+
+# The usage rows' cost (the provider's report wherever it gives one) per day and provider.
+USAGE_COST_DAYS = pl.Schema({"day": pl.Date, "provider": pl.String, "cost_micros": pl.Int64})
+
+# Per usage row, or summed per day, provider, key and mapped customer: the row's tokens and the part its
+# candidate events cover (rules §4.2 step 3).
+ROW_COVERAGE = pl.Schema(
+    {
+        "day": pl.Date,
+        "provider": pl.String,
+        "api_key_id": pl.String,
+        "mapped_customer": pl.String,
+        "row_tokens": pl.Int64,
+        "covered_tokens": pl.Int64,
+    }
+)
+
 UNATTRIBUTED_ROWS = pl.Schema(
     {
         "day": pl.Date,

@@ -41,15 +41,17 @@ class Workspace:
     price_overrides: pl.DataFrame  # PRICE_OVERRIDES
     settings: dict[str, str]
     version: int
+    source_days: dict[str, tuple[date, date]]  # first and last day of each provider's usage and of "events"
+    sync_status: dict[str, tuple[str, date | None]]  # source → (status, day) of its newest sync run
     # Per-range results shared by every report of that range (a page shows several); bounded.
     memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
 
     def remember(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
         """`compute()` once per key for this snapshot; past 16 entries the oldest goes, except the whole
-        snapshot's ledger (`("ledger",)`), which every range of the app is cut from."""
+        snapshot's derived day frames (`("days",)`), which every range of the app is cut from."""
         if key not in self.memo:
             if len(self.memo) >= 16:
-                self.memo.pop(next(k for k in self.memo if k != ("ledger",)))
+                self.memo.pop(next(k for k in self.memo if k != ("days",)))
             self.memo[key] = compute()
         return self.memo[key]  # type: ignore[return-value]
 
@@ -78,7 +80,7 @@ class Workspace:
 
 def load_workspace(engine: Engine) -> Workspace:
     """Read the store's small frames and its day versions (before any day's rows: see `ledger_cache`)."""
-    from margin_core.store import repo
+    from margin_core.store import repo, sync_runs
 
     url = engine.url
     sqlite_file = (url.database or "") if url.get_backend_name() == "sqlite" else None
@@ -91,6 +93,8 @@ def load_workspace(engine: Engine) -> Workspace:
         store_id = repo.store_id(connection)
     with engine.connect() as connection:
         versions = repo.day_versions(connection)
+        source_days = repo.source_days(connection)
+        sync_status = sync_runs.latest_runs(connection)
         settings = repo.read_settings(connection)
         overrides = prices.override_frame(repo.read_price_override_rows(connection))
     return _assemble(
@@ -100,6 +104,8 @@ def load_workspace(engine: Engine) -> Workspace:
         store_id=store_id,
         version=int(settings.get("data_version", "0")),
         versions=versions,
+        source_days=source_days,
+        sync_status=sync_status,
         settings=settings,
         overrides=overrides,
     )
@@ -130,6 +136,8 @@ def load_workspace_file(database: str) -> Workspace:
         connection.execute("BEGIN")  # one snapshot: the day versions before any day's rows
         settings = light.settings(connection)
         versions = light.day_versions(connection)
+        source_days = light.source_days(connection)
+        sync_status = light.sync_status(connection)
         overrides = prices.override_frame(light.price_override_rows(connection))
         frames = light.read_small_frames(connection)
         connection.execute("COMMIT")
@@ -142,6 +150,8 @@ def load_workspace_file(database: str) -> Workspace:
         store_id=store_id,
         version=int(settings.get("data_version", "0")),
         versions=versions,
+        source_days=source_days,
+        sync_status=sync_status,
         settings=settings,
         overrides=overrides,
     )
@@ -155,6 +165,8 @@ def _assemble(
     store_id: str,
     version: int,
     versions: dict[date, int],
+    source_days: dict[str, tuple[date, date]],
+    sync_status: dict[str, tuple[str, date | None]],
     settings: dict[str, str],
     overrides: pl.DataFrame,
 ) -> Workspace:
@@ -179,6 +191,8 @@ def _assemble(
         price_overrides=overrides,
         settings=settings,
         version=version,
+        source_days=source_days,
+        sync_status=sync_status,
     )
 
 

@@ -98,8 +98,10 @@ def override_choices(version: int) -> tuple[list[str], list[str]]:
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
 def top_insights(version: int, start: date, end: date) -> list[insights.Insight]:
-    return insights.top_insights(
-        daily=ledger(version, start, end),
+    return app_actions.overview_insights(
+        ws(version),
+        start=start,
+        end=end,
         customers=customers(version, start, end),
         models=report(version, "models", start, end),
     )
@@ -175,7 +177,7 @@ def customer_choices(version: int) -> pl.DataFrame:
 
 @st.cache_data(max_entries=ENTRIES, show_spinner="Checking alerts…")
 def alerts(version: int, last_day: date) -> pl.DataFrame:
-    return founder.alerts(engine(), ws(version), last_day=last_day)
+    return founder.alerts(ws(version), last_day=last_day)
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)

@@ -56,7 +56,7 @@ def test_webhook_posts_each_new_alert_once(store: str, monkeypatch: pytest.Monke
     monkeypatch.setenv(alerting.WEBHOOK_ENV, HOOK)
     workspace = load_workspace(engine)
     last_day = TODAY - timedelta(days=1)
-    expected = alerting.for_store(engine, workspace, last_day=last_day).height
+    expected = alerting.evaluate(workspace, last_day=last_day).height
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(HOOK).mock(return_value=httpx.Response(200, text="ok"))
         assert alerting.notify(engine, workspace, last_day=last_day) == expected

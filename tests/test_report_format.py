@@ -62,5 +62,5 @@ def test_the_snapshot_ledger_outlives_many_ranges(tmp_path) -> None:
     for offset in range(40):
         start = date(2026, 1, 1) + timedelta(days=offset)
         reports.customer_margins(workspace, start=start, end=start + timedelta(days=7))
-    assert ("ledger",) in workspace.memo
+    assert ("days",) in workspace.memo
     assert len(workspace.memo) <= 16

@@ -31,9 +31,7 @@ PATTERN_ORDER = ("power", "regular", "light", "none", UNATTRIBUTED)
 
 def data_starts(workspace: Workspace) -> dict[str, date]:
     """The first day with data of every source that has any: each provider's usage, SDK events, revenue."""
-    starts: dict[str, date] = dict(workspace.usage.group_by("provider").agg(pl.col("day").min()).iter_rows())
-    if not workspace.events.is_empty():
-        starts["events"] = workspace.events["day"].min()  # type: ignore[assignment]
+    starts = {source: first for source, (first, _) in workspace.source_days.items()}
     if not workspace.revenue.is_empty():
         starts["revenue"] = workspace.revenue["service_start"].min()  # type: ignore[assignment]
     return starts
@@ -55,9 +53,9 @@ def can_compare(workspace: Workspace, *, start: date, end: date) -> bool:
 # --- alerts and forecast --------------------------------------------------------------------------
 
 
-def alerts(engine: Engine, workspace: Workspace, *, last_day: date) -> pl.DataFrame:
+def alerts(workspace: Workspace, *, last_day: date) -> pl.DataFrame:
     """Every alert holding on `last_day` (engine.alerts.ALERTS columns) with a sentence per alert."""
-    found = alerting.for_store(engine, workspace, last_day=last_day)
+    found = alerting.evaluate(workspace, last_day=last_day)
     sentences = [alerting.sentence(row) for row in found.iter_rows(named=True)]
     return found.with_columns(pl.Series("text", sentences, dtype=pl.String))
 
@@ -71,9 +69,9 @@ def month_forecast(workspace: Workspace, *, today: date) -> pl.DataFrame:
     """The projection to the end of `today`'s month: revenue, cost (total and per provider), margin."""
     first, _ = forecast.month_bounds(today)
     start = min(first, today - timedelta(days=7))
-    led, _ = reports.ledger(workspace, start=start, end=today)
+    cost = reports.usage_days(workspace, start=start, end=today)
     daily = reports.daily_revenue(workspace, start=start, end=today)
-    return forecast.month_end_forecast(led, daily_revenue=daily, today=today).collect()
+    return forecast.month_end_forecast(cost, daily_revenue=daily, today=today).collect()
 
 
 # --- investor view --------------------------------------------------------------------------------

@@ -8,12 +8,8 @@ from datetime import date
 import polars as pl
 
 from margin_core import reports
-from margin_core.engine import attribution, reconciliation
+from margin_core.engine import reconciliation
 from margin_core.workspace import Workspace
-
-
-def _in_range(frame: pl.DataFrame, start: date, end: date) -> pl.LazyFrame:
-    return frame.lazy().filter((pl.col("day") >= start) & (pl.col("day") < end))
 
 
 def coverage(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
@@ -21,15 +17,7 @@ def coverage(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
     to (null: unmapped), row tokens, the tokens request events cover and `coverage` (0–1, null without
     tokens); least covered first."""
 
-    def compute() -> pl.DataFrame:
-        rows = attribution.coverage(
-            _in_range(workspace.usage, start, end),
-            events=_in_range(workspace.events, start, end),
-            mappings=workspace.mappings.lazy(),
-        )
-        return reconciliation.coverage_by_key(rows).collect()
-
-    table: pl.DataFrame = workspace.remember(("coverage", start, end), compute)
+    table = reconciliation.coverage_by_key(reports.coverage_days(workspace, start=start, end=end)).collect()
     labels = workspace.api_keys.select("provider", "api_key_id", pl.col("name").alias("key_label")).unique(
         subset=["provider", "api_key_id"], keep="first"
     )
@@ -44,9 +32,11 @@ def coverage(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
 def reconciliation_table(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
     """Per provider and month: reported, attributed, unattributed, their difference (0), events at their own
     cost, the total the `providers` report shows, and the part Margin estimated (micro-dollars)."""
-    ledger, _ = reports.ledger(workspace, start=start, end=end)
     return (
-        reconciliation.reconcile(_in_range(workspace.usage, start, end), ledger=ledger)
+        reconciliation.reconcile(
+            reports.usage_cost_days(workspace, start=start, end=end),
+            ledger=reports.usage_days(workspace, start=start, end=end),
+        )
         .sort("month", "provider")
         .collect()
     )

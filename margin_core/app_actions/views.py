@@ -17,7 +17,7 @@ from margin_core.app_actions.clock import as_utc
 from margin_core.app_actions.providers import PROVIDER_NAMES
 from margin_core.engine.margins import margin_pct
 from margin_core.schemas import TOKEN_COLUMNS
-from margin_core.store import repo, sync_runs
+from margin_core.store import sync_runs
 from margin_core.vocabulary import UNATTRIBUTED
 from margin_core.workspace import Workspace
 
@@ -28,21 +28,50 @@ _SUMS = ("cost_micros", "estimated_micros", "requests", *TOKEN_COLUMNS)
 def ledger_summary(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
     """The range's ledger summed per day, customer, feature, provider and model, with customer names."""
     ledger, _ = reports.ledger(workspace, start=start, end=end)
-    names = workspace.customers.lazy().select("customer_id", pl.col("name").alias("customer_name"))
+    summed = ledger.group_by("day", "customer_id", "feature", "provider", "model").agg(pl.col(c).sum() for c in _SUMS)
     return (
-        ledger.group_by("day", "customer_id", "feature", "provider", "model")
-        .agg(pl.col(c).sum() for c in _SUMS)
-        .join(names, on="customer_id", how="left")
-        .with_columns(
-            pl.when(pl.col("customer_id").is_null())
-            .then(pl.lit(UNATTRIBUTED))
-            .when(pl.col("customer_name").is_null() | (pl.col("customer_name") == ""))
-            .then(pl.col("customer_id"))
-            .otherwise(pl.col("customer_name"))
-            .alias("customer_name")
-        )
+        _with_names(summed, workspace)
         .sort("day", "customer_id", "feature", "provider", "model", nulls_last=True)
         .collect()
+    )
+
+
+def customer_daily(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """The range's cost, requests and tokens per day and customer (from the derived day sums), with names."""
+    return _with_names(reports.customer_days(workspace, start=start, end=end), workspace).collect()
+
+
+def _with_names(frame: pl.LazyFrame, workspace: Workspace) -> pl.LazyFrame:
+    """customer_name beside customer_id: the name, else the id; "(unattributed)" for null."""
+    names = workspace.customers.lazy().select("customer_id", pl.col("name").alias("customer_name"))
+    return frame.join(names, on="customer_id", how="left").with_columns(
+        pl.when(pl.col("customer_id").is_null())
+        .then(pl.lit(UNATTRIBUTED))
+        .when(pl.col("customer_name").is_null() | (pl.col("customer_name") == ""))
+        .then(pl.col("customer_id"))
+        .otherwise(pl.col("customer_name"))
+        .alias("customer_name")
+    )
+
+
+def overview_insights(
+    workspace: Workspace, *, start: date, end: date, customers: pl.DataFrame, models: pl.DataFrame
+) -> list[insights.Insight]:
+    """The range's weightiest insights from the derived day sums; the ledger only for a spike's features."""
+    unattributed = (
+        reports.usage_days(workspace, start=start, end=end)
+        .filter(~pl.col("attributed"))
+        .group_by("provider", "model")
+        .agg(pl.col("cost_micros").sum())
+        .collect()
+    )
+    ledger, _ = reports.ledger(workspace, start=start, end=end)
+    return insights.top_insights(
+        daily=customer_daily(workspace, start=start, end=end),
+        customers=customers,
+        models=models,
+        unattributed=unattributed,
+        detail=ledger,
     )
 
 
@@ -50,8 +79,7 @@ def customer_table(workspace: Workspace, *, start: date, end: date) -> pl.DataFr
     """The customers report (micro-dollars) with segment, region, requests and tokens for filtering."""
     table = reports.report(workspace, "customers", start=start, end=end)
     attributes = workspace.customers.select("customer_id", "segment", "region")
-    ledger, _ = reports.ledger(workspace, start=start, end=end)  # per-customer sums: no per-day summary needed
-    usage = insights.customer_usage(ledger.select("customer_id", "requests", *TOKEN_COLUMNS, "cost_micros").collect())
+    usage = insights.customer_usage(reports.customer_days(workspace, start=start, end=end).collect())
     usage = usage.select("customer_id", "requests", "tokens")
     return (
         table.join(attributes, on="customer_id", how="left")
@@ -123,19 +151,19 @@ def tokens_by_model(daily: pl.DataFrame) -> pl.DataFrame:
 def freshness(engine: Engine, workspace: Workspace) -> pl.DataFrame:
     """Per source: the last day with data, the last sync and its result."""
     runs = sync_runs.latest_rows(engine)
-    with engine.connect() as connection:
-        usage_last, last_event = repo.last_days(connection, USAGE_PROVIDERS)
+    days = workspace.source_days
     rows: list[dict[str, Any]] = []
     for provider in USAGE_PROVIDERS:
         run = runs.get(provider)
         rows.append(
             {
                 "source": f"{PROVIDER_NAMES[provider]} usage",
-                "last_day": usage_last.get(provider),
+                "last_day": days[provider][1] if provider in days else None,
                 "last_sync": as_utc(run.finished_at) if run else None,
                 "result": run.status if run else "",
             }
         )
+    last_event = days["events"][1] if "events" in days else None
     rows.append({"source": "SDK events", "last_day": last_event, "last_sync": None, "result": ""})
     stripe = runs.get("stripe")
     last_revenue = workspace.revenue["service_start"].max() if not workspace.revenue.is_empty() else None

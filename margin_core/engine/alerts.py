@@ -71,26 +71,35 @@ def fraction_text(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
 
 
 def _grid(keys: pl.LazyFrame, *, first: date, last: date) -> pl.LazyFrame:
+    """Every key × every day of [first, last], with `_key_no`: the key's number, for cheap sorts."""
     days = pl.LazyFrame().select(pl.date_range(first, last, "1d", eager=False).alias("day"))
-    return keys.unique().join(days, how="cross")
+    return keys.unique().with_row_index("_key_no").join(days, how="cross")
 
 
 def _windows(daily: pl.LazyFrame, *, key: str, value: str, width: int, last_day: date) -> pl.LazyFrame:
     """Per key and evaluated day d (the LOOKBACK days up to last_day): `current` = sum of `value` over
     the `width` days ending with d, `previous` over the `width` days before them."""
+    windows = _windows_of(daily, key=key, values=[value], width=width, last_day=last_day)
+    return windows.rename({f"{value}_now": "current", f"{value}_before": "previous"})
+
+
+def _windows_of(daily: pl.LazyFrame, *, key: str, values: list[str], width: int, last_day: date) -> pl.LazyFrame:
+    """`_windows` of several columns at once: `<value>_now` and `<value>_before` for each."""
     first = last_day - timedelta(days=LOOKBACK - 1 + 2 * width - 1)
     inside = daily.filter((pl.col("day") >= first) & (pl.col("day") <= last_day))
-    per_day = inside.group_by(key, "day").agg(pl.col(value).sum())
-    rolling = pl.col(value).rolling_sum(width).over(key)
-    return (
+    per_day = inside.group_by(key, "day").agg(pl.col(values).sum())
+    # Every key has one row per day of [first, last_day], together and in order: the 2 × width days before
+    # an evaluated day are that key's own rows, so plain rolling sums over the column need no per-key window.
+    framed = (
         _grid(inside.select(key), first=first, last=last_day)
         .join(per_day, on=[key, "day"], how="left")
-        .with_columns(pl.col(value).fill_null(0))
-        .sort(key, "day")
-        .with_columns(rolling.alias("current"))
-        .with_columns(pl.col("current").shift(width).over(key).alias("previous"))
-        .filter(pl.col("day") > last_day - timedelta(days=LOOKBACK))
+        .with_columns(pl.col(values).fill_null(0))
+        .sort("_key_no", "day")  # integers: far cheaper than sorting by the key's text
+        .drop("_key_no")
     )
+    now = [pl.col(v).rolling_sum(width).alias(f"{v}_now") for v in values]
+    before = [pl.col(f"{v}_now").shift(width).alias(f"{v}_before") for v in values]
+    return framed.with_columns(now).with_columns(before).filter(pl.col("day") > last_day - timedelta(days=LOOKBACK))
 
 
 def _held_since(frame: pl.LazyFrame, *, key: str, held: pl.Expr, last_day: date) -> pl.LazyFrame:
@@ -113,16 +122,24 @@ def _held_since(frame: pl.LazyFrame, *, key: str, held: pl.Expr, last_day: date)
 
 
 def cost_spikes(
-    ledger: pl.LazyFrame, *, customers: pl.LazyFrame, last_day: date, thresholds: Thresholds = Thresholds()
+    customer_days: pl.LazyFrame,
+    usage_days: pl.LazyFrame,
+    *,
+    customers: pl.LazyFrame,
+    last_day: date,
+    thresholds: Thresholds = Thresholds(),
 ) -> pl.LazyFrame:
-    """Customers, features and models whose 7-day cost jumped (rules §4.9)."""
-    schemas.require(ledger, schemas.LEDGER, frame_name="ledger")
+    """Customers, features (of attributed cost) and models whose 7-day cost jumped (rules §4.9), from the
+    ledger summed per day and customer (CUSTOMER_DAYS) and per feature and model (USAGE_DAYS)."""
+    schemas.require(customer_days, schemas.CUSTOMER_DAYS, frame_name="customer_days")
+    schemas.require(usage_days, schemas.USAGE_DAYS, frame_name="usage_days")
     names = customers.select("customer_id", pl.col("name").alias("_name"))
-    attributed = ledger.filter(pl.col("customer_id").is_not_null())
     keyed = {
-        "customer": attributed.select("day", pl.col("customer_id").alias("key"), "cost_micros"),
-        "feature": attributed.select("day", pl.col("feature").alias("key"), "cost_micros"),
-        "model": ledger.select("day", pl.col("model").alias("key"), "cost_micros"),
+        "customer": customer_days.filter(pl.col("customer_id").is_not_null()).select(
+            "day", pl.col("customer_id").alias("key"), "cost_micros"
+        ),
+        "feature": usage_days.filter(pl.col("attributed")).select("day", pl.col("feature").alias("key"), "cost_micros"),
+        "model": usage_days.select("day", pl.col("model").alias("key"), "cost_micros"),
     }
     ratio_ppm = round(thresholds.spike_ratio * 1_000_000)
     current, previous = pl.col("current").cast(pl.Int128), pl.col("previous").cast(pl.Int128)
@@ -181,7 +198,8 @@ def worse_statuses(
     last_day: date,
     thresholds: Thresholds = Thresholds(),
 ) -> pl.LazyFrame:
-    """Customers whose status over the last 31 days is worse than over the 31 before."""
+    """Customers whose status over the last 31 days is worse than over the 31 before (`ledger`: the ledger
+    or its per-day sums per customer, CUSTOMER_DAYS)."""
     costs = ledger.filter(pl.col("customer_id").is_not_null()).select(
         "day", "customer_id", pl.col("cost_micros").alias("cost"), pl.lit(0, pl.Int64).alias("revenue")
     )
@@ -192,13 +210,8 @@ def worse_statuses(
         (pl.col("revenue_cents") * MICROS_PER_CENT).cast(pl.Int64).alias("revenue"),
     )
     both = pl.concat([costs, revenue])
-    cost_windows = _windows(both, key="customer_id", value="cost", width=31, last_day=last_day).select(
-        "customer_id", "day", pl.col("current").alias("cost_now"), pl.col("previous").alias("cost_before")
-    )
-    revenue_windows = _windows(both, key="customer_id", value="revenue", width=31, last_day=last_day).select(
-        "customer_id", "day", pl.col("current").alias("revenue_now"), pl.col("previous").alias("revenue_before")
-    )
-    windows = cost_windows.join(revenue_windows, on=["customer_id", "day"], how="inner").with_columns(
+    windows = _windows_of(both, key="customer_id", values=["cost", "revenue"], width=31, last_day=last_day)
+    windows = windows.with_columns(
         _status_rank(pl.col("revenue_now"), pl.col("cost_now"), thresholds.break_even).alias("now"),
         _status_rank(pl.col("revenue_before"), pl.col("cost_before"), thresholds.break_even).alias("before"),
     )
@@ -221,24 +234,19 @@ def worse_statuses(
 
 
 def unattributed_share(ledger: pl.LazyFrame, *, last_day: date, thresholds: Thresholds = Thresholds()) -> pl.LazyFrame:
-    """Unattributed cost above `unattributed_max` of all cost over the last 7 days."""
+    """Unattributed cost above `unattributed_max` of all cost over the last 7 days (`ledger`: the ledger or
+    its per-day sums per customer, CUSTOMER_DAYS)."""
     daily = ledger.select(
         "day",
         pl.lit(UNATTRIBUTED).alias("key"),
-        "cost_micros",
-        pl.when(pl.col("customer_id").is_null()).then(pl.col("cost_micros")).otherwise(0).alias("unattributed"),
+        pl.col("cost_micros").alias("total"),
+        pl.when(pl.col("customer_id").is_null()).then(pl.col("cost_micros")).otherwise(0).alias("part"),
     )
-    total = _windows(daily, key="key", value="cost_micros", width=7, last_day=last_day).select(
-        "key", "day", pl.col("current").alias("total_now"), pl.col("previous").alias("total_before")
-    )
-    part = _windows(daily, key="key", value="unattributed", width=7, last_day=last_day).select(
-        "key", "day", pl.col("current").alias("part_now"), pl.col("previous").alias("part_before")
-    )
+    windows = _windows_of(daily, key="key", values=["total", "part"], width=7, last_day=last_day)
     max_ppm = round(thresholds.unattributed_max * 1_000_000)
     held = (pl.col("total_now") > 0) & (
         pl.col("part_now").cast(pl.Int128) * 1_000_000 > pl.col("total_now").cast(pl.Int128) * max_ppm
     )
-    windows = total.join(part, on=["key", "day"], how="inner")
     alerts = _held_since(windows, key="key", held=held, last_day=last_day)
     share_now = pl.col("part_now") / pl.col("total_now")
     share_before = pl.col("part_before") / pl.col("total_before")

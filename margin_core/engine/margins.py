@@ -53,6 +53,8 @@ def customer_margins(
 ) -> pl.LazyFrame:
     """One row per customer with revenue or cost in the range, plus the `(unattributed)` row (rules §4.8).
 
+    `ledger` is the ledger or its per-day sums (CUSTOMER_DAYS): customer_id, cost_micros, estimated_micros.
+
     `unconverted` (customer_id) lists customers whose revenue has no exchange rate: they keep their row,
     with the amount adding 0 (rules §4.3).
     """
@@ -99,7 +101,8 @@ def margin_over_time(
     granularity: Granularity,
     break_even: float = DEFAULT_BREAK_EVEN,
 ) -> pl.LazyFrame:
-    """Revenue, cost and margin per period; every period of the range, zeros included."""
+    """Revenue, cost and margin per period; every period of the range, zeros included (`ledger`: the
+    ledger or any of its per-day sums, day and cost_micros)."""
     revenue = daily_revenue.group_by(bucket_period(pl.col("day"), granularity)).agg(
         (pl.col("revenue_cents").sum() * MICROS_PER_CENT).cast(pl.Int64).alias("revenue_micros")
     )

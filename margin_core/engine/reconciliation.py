@@ -8,23 +8,12 @@ import polars as pl
 
 from margin_core import schemas
 
-ROW_COVERAGE = pl.Schema(
-    {
-        "day": pl.Date,
-        "provider": pl.String,
-        "api_key_id": pl.String,
-        "mapped_customer": pl.String,
-        "row_tokens": pl.Int64,
-        "covered_tokens": pl.Int64,
-    }
-)
-
 
 def coverage_by_key(row_coverage: pl.LazyFrame) -> pl.LazyFrame:
     """Per provider, key and the customer its rows are mapped to (null: unmapped): the rows' tokens, the part
     their candidate events cover (each row at most its own tokens) and `coverage`, their ratio (null where
     the rows carry no tokens)."""
-    schemas.require(row_coverage, ROW_COVERAGE, frame_name="row_coverage")
+    schemas.require(row_coverage, schemas.ROW_COVERAGE, frame_name="row_coverage")
     return (
         row_coverage.group_by("provider", "api_key_id", pl.col("mapped_customer").alias("customer_id"))
         .agg(pl.col("row_tokens").sum(), pl.col("covered_tokens").sum())
@@ -37,21 +26,23 @@ def coverage_by_key(row_coverage: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def reconcile(usage: pl.LazyFrame, *, ledger: pl.LazyFrame) -> pl.LazyFrame:
+def reconcile(usage_cost: pl.LazyFrame, *, ledger: pl.LazyFrame) -> pl.LazyFrame:
     """Per provider and month: the usage rows' cost (the provider's report wherever it gives one), what the
     ledger attributes of it and leaves unattributed, their `difference` (0 by the invariant), the events
     counted at their own cost on provider-days without usage (`own_cost_micros`, on top), the total
     `cost_micros` (what the `providers` report shows) and the part of it Margin estimated.
 
-    `usage` and `ledger` cover the same range.
+    `usage_cost` is the usage rows' cost per day and provider (USAGE_COST_DAYS: a day and provider with
+    usage rows has a row); `ledger` the ledger summed per day and provider, attributed or not (USAGE_DAYS).
+    Both cover the same range.
     """
-    schemas.require(usage, schemas.USAGE, frame_name="usage")
-    schemas.require(ledger, schemas.LEDGER, frame_name="ledger")
+    schemas.require(usage_cost, schemas.USAGE_COST_DAYS, frame_name="usage_cost")
+    schemas.require(ledger, schemas.USAGE_DAYS, frame_name="ledger")
     month = pl.col("day").dt.truncate("1mo").alias("month")
-    reported = usage.group_by("provider", month).agg(pl.col("cost_micros").sum().alias("reported_micros"))
-    usage_days = usage.select("day", "provider").unique().with_columns(pl.lit(True).alias("usage_day"))
+    reported = usage_cost.group_by("provider", month).agg(pl.col("cost_micros").sum().alias("reported_micros"))
+    usage_days = usage_cost.select("day", "provider").unique().with_columns(pl.lit(True).alias("usage_day"))
     on_usage_day = pl.col("usage_day").fill_null(False)
-    attributed = pl.col("customer_id").is_not_null()
+    attributed = pl.col("attributed")
     ledger_sums = (
         ledger.join(usage_days, on=["day", "provider"], how="left", validate="m:1")
         .group_by("provider", month)

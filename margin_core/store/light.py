@@ -15,12 +15,13 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from connectors.records import USAGE_PROVIDERS
 from margin_core import schemas
 from margin_core.errors import MarginError
 
@@ -45,6 +46,28 @@ RECORD_DAYS = (
     "ON CONFLICT (day) DO NOTHING"
 )
 
+# The first and last day of each source: one MIN and one MAX per statement, so each is an index lookup
+# (SQLite answers MIN and MAX in one SELECT with a scan). The events' name is "events".
+SOURCE_DAYS: dict[str, str] = {
+    **{
+        provider: f"SELECT (SELECT MIN(day) FROM provider_usage WHERE provider = '{provider}'), "
+        f"(SELECT MAX(day) FROM provider_usage WHERE provider = '{provider}')"
+        for provider in USAGE_PROVIDERS
+    },
+    "events": "SELECT (SELECT MIN(day) FROM event_rollup), (SELECT MAX(day) FROM event_rollup)",
+}
+
+# The newest run of each source (the same statement for both drivers).
+LATEST_RUNS = (
+    "SELECT provider, status, rows_written, error, started_at, finished_at FROM sync_run r WHERE id = "
+    "(SELECT MAX(id) FROM sync_run s WHERE s.provider = r.provider)"
+)
+
+
+def as_date(value: date | str) -> date:
+    """A DATE column's value: SQLite hands back ISO text to plain SQL, PostgreSQL a date."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
 
 class StoreReadError(MarginError):
     """A bulk read of the store failed."""
@@ -65,7 +88,7 @@ def connect(database: str) -> sqlite3.Connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as exc:  # not a database, or not writable: SQLAlchemy's path says so in its words
         raise NotReady(database) from exc
-    if not {"day_version", "setting", "event_rollup", "provider_usage"} <= tables:
+    if not {"day_version", "setting", "event_rollup", "provider_usage", "sync_run"} <= tables:
         connection.close()
         raise NotReady(database)
     return connection
@@ -91,6 +114,24 @@ def store_id(connection: sqlite3.Connection) -> str:
 
 def day_versions(connection: sqlite3.Connection) -> dict[date, int]:
     return {date.fromisoformat(day): int(v) for day, v in connection.execute("SELECT day, version FROM day_version")}
+
+
+def source_days(connection: sqlite3.Connection) -> dict[str, tuple[date, date]]:
+    """As `repo.source_days`."""
+    found = {name: connection.execute(sql).fetchone() for name, sql in SOURCE_DAYS.items()}
+    return {name: (as_date(row[0]), as_date(row[1])) for name, row in found.items() if row and row[0] is not None}
+
+
+def sync_status(connection: sqlite3.Connection) -> dict[str, tuple[str, date | None]]:
+    """As `sync_runs.latest_runs`."""
+    return {row[0]: (row[1], run_day(row[5] or row[4])) for row in connection.execute(LATEST_RUNS)}
+
+
+def run_day(moment: datetime | str | None) -> date | None:
+    """The UTC day of a run's timestamp (SQLite hands back text, PostgreSQL a datetime)."""
+    if moment is None:
+        return None
+    return (moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)).date()
 
 
 def settings(connection: sqlite3.Connection) -> dict[str, str]:

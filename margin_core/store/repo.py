@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 
 from margin_core import schemas
 from margin_core.store.db import read_frame, read_frames
-from margin_core.store.light import BULK, CUSTOMER_COLUMNS, SNAPSHOT, day_queries
+from margin_core.store.light import BULK, CUSTOMER_COLUMNS, SNAPSHOT, SOURCE_DAYS, as_date, day_queries
 from margin_core.store.tables import PriceOverride
 
 USAGE_KEY = schemas.USAGE_KEY
@@ -328,16 +328,11 @@ def read_events(engine: Engine) -> pl.DataFrame:
     return read_frame(engine, SNAPSHOT["events"][0], schema=SNAPSHOT["events"][1])
 
 
-def last_days(connection: Connection, providers: Sequence[str]) -> tuple[dict[str, date], date | None]:
-    """The last day with usage per provider and the last day with events (index lookups, no scan)."""
-    usage = {}
-    for provider in providers:
-        day = connection.execute(text("SELECT MAX(day) FROM provider_usage WHERE provider = :p"), {"p": provider})
-        found = day.scalar()
-        if found is not None:
-            usage[provider] = as_date(found)
-    last_event = connection.execute(text("SELECT MAX(day) FROM event_rollup")).scalar()
-    return usage, as_date(last_event) if last_event is not None else None
+def source_days(connection: Connection) -> dict[str, tuple[date, date]]:
+    """The first and last day with data of each provider's usage and of the events ("events"): index
+    lookups, no scan; sources without data are left out."""
+    found = {name: connection.execute(text(sql)).one() for name, sql in SOURCE_DAYS.items()}
+    return {name: (as_date(row[0]), as_date(row[1])) for name, row in found.items() if row[0] is not None}
 
 
 def read_settings(connection: Connection) -> dict[str, str]:
@@ -365,11 +360,6 @@ def read_price_overrides(connection: Connection) -> list[tuple[Any, ...]]:
 def has_rows(connection: Connection, table: str) -> bool:
     """True when the table (a name from the code) holds at least one row."""
     return connection.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None
-
-
-def as_date(value: date | str) -> date:
-    """A DATE column's value: SQLite hands back ISO text to plain SQL, PostgreSQL a date."""
-    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def customer_metadata(row: dict[str, str]) -> str:

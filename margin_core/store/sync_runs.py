@@ -7,25 +7,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, text
 
-from margin_core.store.repo import as_date
+from margin_core.store.light import LATEST_RUNS, as_date, run_day
 
 
 def latest_rows(engine: Engine) -> dict[str, Row[Any]]:
     """provider → its newest sync_run row (provider, status, rows_written, error, started_at, finished_at)."""
     with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT provider, status, rows_written, error, started_at, finished_at FROM sync_run r WHERE id = "
-                "(SELECT MAX(id) FROM sync_run s WHERE s.provider = r.provider)"
-            )
-        ).all()
+        rows = connection.execute(text(LATEST_RUNS)).all()
     return {row.provider: row for row in rows}
 
 
-def latest_runs(engine: Engine) -> dict[str, tuple[str, date | None]]:
+def latest_runs(connection: Connection) -> dict[str, tuple[str, date | None]]:
     """provider → (status, UTC day the run finished or started) of its newest sync_run."""
     return {
-        provider: (row.status, _day(row.finished_at or row.started_at)) for provider, row in latest_rows(engine).items()
+        row.provider: (row.status, run_day(row.finished_at or row.started_at))
+        for row in connection.execute(text(LATEST_RUNS))
     }
 
 
@@ -129,11 +125,3 @@ def read_gaps(engine: Engine) -> list[tuple[str, date, date]]:
             text("SELECT provider, gap_start, gap_end FROM sync_gap ORDER BY gap_end DESC, provider")
         ).all()
     return [(str(provider), as_date(first), as_date(end)) for provider, first, end in rows]
-
-
-def _day(value: datetime | str | None) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite returns text from plain SQL
-        value = datetime.fromisoformat(value)
-    return value.date()

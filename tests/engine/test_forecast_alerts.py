@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from margin_core import schemas
-from margin_core.engine import alerts, forecast
+from margin_core.engine import alerts, forecast, ledger_sums
 
 L = date(2026, 11, 20)  # the last complete day the alerts look at
 M = 1_000_000
@@ -92,6 +92,12 @@ def test_month_end_projection_is_month_to_date_plus_mean_of_last_7_days_times_da
 # --- cost spikes ----------------------------------------------------------------------------------
 
 
+def spike_sums() -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The spike ledger summed as the derived day ledger keeps it: per customer, and per feature and model."""
+    ledger = spike_ledger()
+    return ledger_sums.customer_days(ledger), ledger_sums.usage_days(ledger)
+
+
 def spike_ledger() -> pl.LazyFrame:
     rows: list[tuple[date, str | None, str, str, int]] = []
     for offset in range(-30, 1):
@@ -103,7 +109,7 @@ def spike_ledger() -> pl.LazyFrame:
 
 
 def test_cost_spike_fires_for_customer_feature_and_model_with_first_day() -> None:
-    out = alerts.cost_spikes(spike_ledger(), customers=CUSTOMERS, last_day=L).collect().sort("subject")
+    out = alerts.cost_spikes(*spike_sums(), customers=CUSTOMERS, last_day=L).collect().sort("subject")
     assert out["subject"].to_list() == ["customer Acme", "feature chat", "model gpt-4o"]
     acme = out.row(0, named=True)
     assert (acme["previous"], acme["current"], acme["change_pct"]) == ("70.00", "210.00", 2.0)
@@ -115,9 +121,9 @@ def test_cost_spike_fires_for_customer_feature_and_model_with_first_day() -> Non
 
 def test_cost_spike_is_silent_below_its_settings() -> None:
     stricter = alerts.Thresholds(spike_ratio=3.5)
-    assert alerts.cost_spikes(spike_ledger(), customers=CUSTOMERS, last_day=L, thresholds=stricter).collect().is_empty()
+    assert alerts.cost_spikes(*spike_sums(), customers=CUSTOMERS, last_day=L, thresholds=stricter).collect().is_empty()
     richer = alerts.Thresholds(spike_min_micros=150 * M)  # Acme's +$140 is below $150; the model's +$154 is not
-    out = alerts.cost_spikes(spike_ledger(), customers=CUSTOMERS, last_day=L, thresholds=richer).collect()
+    out = alerts.cost_spikes(*spike_sums(), customers=CUSTOMERS, last_day=L, thresholds=richer).collect()
     assert out["subject"].to_list() == ["model gpt-4o"]
 
 
@@ -213,7 +219,7 @@ def test_failed_and_stale_sources() -> None:
 
 def test_ordered_puts_sources_first_then_largest_rise() -> None:
     frames = [
-        alerts.cost_spikes(spike_ledger(), customers=CUSTOMERS, last_day=L),
+        alerts.cost_spikes(*spike_sums(), customers=CUSTOMERS, last_day=L),
         alerts.unattributed_share(share_ledger(16), last_day=L),
     ]
     out = alerts.ordered(pl.concat(frames)).collect()
@@ -247,3 +253,12 @@ def test_provider_projections_add_up_to_the_total_and_ignore_order(
     shuffled = frame.sample(fraction=1.0, shuffle=True, seed=3).lazy()
     again = forecast.month_end_forecast(shuffled, daily_revenue=daily_revenue([]), today=today).collect()
     assert_frame_equal(again, out, check_row_order=False)
+
+
+def test_share_alerts_agree_on_the_ledger_and_its_sums_per_customer() -> None:
+    # the derived day ledger hands the alerts per-customer sums: the same alerts as the ledger's rows
+    ledger = share_ledger(16)
+    summed = ledger_sums.customer_days(ledger)
+    on_rows = alerts.unattributed_share(ledger, last_day=L).collect()
+    assert on_rows.height == 1
+    assert on_rows.equals(alerts.unattributed_share(summed, last_day=L).collect())

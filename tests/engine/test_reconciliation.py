@@ -11,6 +11,7 @@ from polars.testing import assert_frame_equal
 
 from margin_core import schemas
 from margin_core.engine.attribution import attribute, coverage
+from margin_core.engine.ledger_sums import coverage_days, usage_cost_days, usage_days
 from margin_core.engine.reconciliation import coverage_by_key, reconcile
 
 USAGE_BASE = {
@@ -75,7 +76,8 @@ def test_coverage_per_key_caps_each_row_at_its_own_tokens() -> None:
         {"api_key_id": "k2", "input_tokens": 800},  # more than the row: the row counts as covered, 500
     )
     maps = mappings(("anthropic", "api_key_id", "k3", "dedicated"))
-    got = coverage_by_key(coverage(rows, events=evs, mappings=maps)).collect()
+    row_coverage = coverage(rows, events=evs, mappings=maps)
+    got = coverage_by_key(row_coverage).collect()
     expected = pl.DataFrame(
         {
             "provider": ["openai", "openai", "anthropic"],
@@ -87,6 +89,8 @@ def test_coverage_per_key_caps_each_row_at_its_own_tokens() -> None:
         }
     )
     assert_frame_equal(got, expected, check_row_order=False)
+    # the derived day ledger keeps coverage summed per day and key: the same table
+    assert_frame_equal(coverage_by_key(coverage_days(row_coverage)).collect(), expected, check_row_order=False)
 
 
 def test_reconciliation_per_provider_and_month_has_no_difference() -> None:
@@ -99,7 +103,7 @@ def test_reconciliation_per_provider_and_month_has_no_difference() -> None:
         {"provider": "bedrock", "model": "llama", "cost_micros": 42},  # no usage that provider-day: own cost
     )
     ledger, _ = attribute(rows, events=evs, mappings=mappings(("openai", "api_key_id", "k2", "y")))
-    got = reconcile(rows, ledger=ledger).collect()
+    got = reconcile(usage_cost_days(rows), ledger=usage_days(ledger)).collect()
     expected = pl.DataFrame(
         {
             "provider": ["openai", "openai", "bedrock"],
@@ -143,6 +147,6 @@ def test_every_month_reconciles_to_the_micro(rows, evs) -> None:
         ]
     )
     ledger, _ = attribute(usage_frame, events=event_frame, mappings=mappings(("*", "api_key_id", "k2", "b")))
-    table = reconcile(usage_frame, ledger=ledger).collect()
+    table = reconcile(usage_cost_days(usage_frame), ledger=usage_days(ledger)).collect()
     assert (table["difference_micros"] == 0).all()
     assert table["cost_micros"].sum() == ledger.select(pl.col("cost_micros").sum()).collect().item()

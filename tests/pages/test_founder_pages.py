@@ -201,7 +201,7 @@ def test_alert_thresholds_are_settings(demo_url: str) -> None:
         limits = founder.alert_settings(load_workspace(engine))
         assert limits["spike_ratio"] == 3.5
         # Cobalt Health's 7-day cost is 2.05× the week before: silent at 3.5×
-        found = founder.alerts(engine, load_workspace(engine), last_day=TODAY - timedelta(days=1))
+        found = founder.alerts(load_workspace(engine), last_day=TODAY - timedelta(days=1))
         assert "customer Cobalt Health" not in found["subject"].to_list()
         founder.save_alert_settings(engine, spike_ratio=2, spike_min_usd=50, unattributed_pct=15)
     finally:
