@@ -204,7 +204,7 @@ def _report(args: argparse.Namespace) -> int:
         sys.stderr.write("error: --granularity applies to over-time only\n")
         return 2
     from margin_core import output, prices, reports
-    from margin_core.workspace import load_workspace_url, unpriced_models
+    from margin_core.workspace import load_workspace_url
 
     _replay_spool(args.db)
     workspace = load_workspace_url(args.db)  # a SQLite file without SQLAlchemy: a report starts fast
@@ -213,7 +213,7 @@ def _report(args: argparse.Namespace) -> int:
     sys.stdout.write(output.to_csv(frame) if args.format == "csv" else output.to_json(frame))
     for line in output.unconverted_warnings(workspace, start=args.start, end=args.end):
         sys.stderr.write(f"warning: {line}\n")
-    for line in prices.unpriced_lines(unpriced_models(workspace, start=args.start, end=args.end)):
+    for line in prices.unpriced_lines(reports.unpriced_models(workspace, start=args.start, end=args.end)):
         sys.stderr.write(f"warning: {line}\n")
     return 0
 

@@ -80,7 +80,7 @@ def evaluate(workspace: Workspace, *, last_day: date) -> pl.DataFrame:
     daily = reports.daily_revenue(workspace, start=start, end=end)
     customers = workspace.customers.lazy()
     # tokens of models without a price, per day, from the first day on (an alert names the first day)
-    unpriced = workspace.days.frames(None, end).unpriced.lazy()
+    unpriced = reports.unpriced_days(workspace, start=date.min, end=end)
     frames = [
         rules.source_alerts(sources(workspace).lazy(), last_day=last_day),
         rules.cost_spikes(by_customer, by_usage, customers=customers, last_day=last_day, thresholds=limits),

@@ -37,7 +37,8 @@ UNPRICED = pl.Schema(
 )
 # A day's derived frames: the attribution ledger and its unattributed rows (rules §4.2), the tokens of models
 # without a price, the ledger summed per customer and per feature/provider/model (what most views sum), the
-# usage rows' cost per provider and the events' coverage per key (the reconciliation's two sides).
+# usage rows' cost per provider and the events' coverage per key (the reconciliation's two sides), and the
+# providers and models the day's rows name.
 PARTS: dict[str, pl.Schema] = {
     "ledger": schemas.LEDGER,
     "unattributed": schemas.UNATTRIBUTED_ROWS,
@@ -46,6 +47,7 @@ PARTS: dict[str, pl.Schema] = {
     "usage": schemas.USAGE_DAYS,
     "usage_cost": schemas.USAGE_COST_DAYS,
     "coverage": schemas.ROW_COVERAGE,
+    "models": schemas.MODEL_DAYS,
 }
 # One file holds every part of a day: the union of their columns, `part` naming each row's frame, and one
 # `part == "stamp"` row carrying the stamp the day was computed from.
@@ -80,6 +82,7 @@ class DayFrames:
     usage: pl.DataFrame
     usage_cost: pl.DataFrame
     coverage: pl.DataFrame
+    models: pl.DataFrame
 
     @classmethod
     def of(cls, parts: dict[str, pl.DataFrame]) -> DayFrames:
@@ -299,13 +302,15 @@ def compute_days(
     from margin_core.engine import attribution, ledger_sums
 
     row_coverage = attribution.coverage(usage.lazy(), events=events.lazy(), mappings=mappings.lazy())
-    ledger, unattributed_rows, unpriced_tokens, usage_cost, coverage = pl.collect_all(
+    named = pl.concat([frame.lazy().select(schemas.MODEL_DAYS.names()) for frame in (usage, events)]).unique()
+    ledger, unattributed_rows, unpriced_tokens, usage_cost, coverage, models = pl.collect_all(
         [
             led,
             unattributed,
             unpriced.lazy(),
             ledger_sums.usage_cost_days(usage.lazy()),
             ledger_sums.coverage_days(row_coverage),
+            named,
         ]
     )
     collected = {
@@ -315,6 +320,7 @@ def compute_days(
         **summed_parts(ledger),
         "usage_cost": usage_cost,
         "coverage": coverage,
+        "models": models,
     }
     by_day = {name: _by_day(frame.select(PARTS[name].names())) for name, frame in collected.items()}
     return {day: DayFrames.of({name: parts[day] for name, parts in by_day.items() if day in parts}) for day in days}

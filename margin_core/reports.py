@@ -12,6 +12,7 @@ import polars as pl
 
 from margin_core.engine import dimensions, granularity, margins, revenue, usage_patterns
 from margin_core.ledger_cache import DayFrames
+from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.vocabulary import REPORT_KINDS as REPORT_KINDS  # re-exported: pages, bench and tests read them here
 from margin_core.vocabulary import ReportKind as ReportKind
 from margin_core.workspace import Workspace
@@ -74,6 +75,27 @@ def usage_cost_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyF
 def coverage_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
     """The range's event coverage per day, provider, key and mapped customer (ROW_COVERAGE)."""
     return _days(workspace, start=start, end=end).coverage.lazy().filter(_in_range(start, end))
+
+
+def unpriced_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
+    """The range's tokens of models without a price, per day, provider and model (rules §4.1)."""
+    return _days(workspace, start=start, end=end).unpriced.lazy().filter(_in_range(start, end))
+
+
+def models_seen(workspace: Workspace) -> pl.DataFrame:
+    """Every (provider, model) the store's usage rows and request events name, on any day."""
+    return workspace.days.frames(None, None).models.select("provider", "model").unique().sort("provider", "model")
+
+
+def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """Models without a price in the range, with the tokens they carry (never a silent $0, rules §4.1)."""
+    return (
+        unpriced_days(workspace, start=start, end=end)
+        .group_by("provider", "model")
+        .agg(pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"))
+        .sort("tokens", descending=True)
+        .collect()
+    )
 
 
 def prepare(workspace: Workspace) -> Workspace:

@@ -160,6 +160,9 @@ USAGE_DAYS = pl.Schema(
     }
 )
 
+# The providers and models a day's usage rows and request events name.
+MODEL_DAYS = pl.Schema({"day": pl.Date, "provider": pl.String, "model": pl.String})
+
 # The usage rows' cost (the provider's report wherever it gives one) per day and provider.
 USAGE_COST_DAYS = pl.Schema({"day": pl.Date, "provider": pl.String, "cost_micros": pl.Int64})
 

@@ -58,5 +58,4 @@ def feature_on_model(
 
 def known_models(workspace: Workspace) -> list[tuple[str, str]]:
     """(provider, model) pairs the workspace has seen, to offer as switch targets."""
-    seen = pl.concat([workspace.usage.select("provider", "model"), workspace.events.select("provider", "model")])
-    return sorted(seen.unique().filter(pl.col("model") != OTHER_MODEL).iter_rows())
+    return sorted(reports.models_seen(workspace).filter(pl.col("model") != OTHER_MODEL).iter_rows())

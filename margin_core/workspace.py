@@ -20,7 +20,6 @@ from margin_core import prices
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.ledger_cache import DayLedger, DayReader, cache_folder, priced_frames, resolve_aliases, rules_digest
-from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.store import light
 
 if TYPE_CHECKING:
@@ -204,14 +203,4 @@ def _load_bulk(workspace: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
 _resolve = resolve_aliases
 
 
-def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
-    """Models without a price in the range, with the tokens they carry (never a silent $0, rules §4.1)."""
-    return (
-        workspace.days.frames(start, end)
-        .unpriced.group_by("provider", "model")
-        .agg(pl.sum_horizontal(TOKEN_COLUMNS).sum().alias("tokens"))
-        .sort("tokens", descending=True)
-    )
-
-
-__all__ = ["Workspace", "load_workspace", "unpriced_models"]
+__all__ = ["Workspace", "load_workspace"]

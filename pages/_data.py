@@ -8,7 +8,7 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from margin_core import app_actions, insights, reports, settings, workspace
+from margin_core import app_actions, insights, reports, settings
 from margin_core.app_actions import StoreHandle, founder
 from margin_core.workspace import Workspace
 
@@ -73,7 +73,7 @@ def dimension(version: int, start: date, end: date, name: str) -> pl.DataFrame:
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
 def unpriced(version: int, start: date, end: date) -> pl.DataFrame:
-    return workspace.unpriced_models(ws(version), start=start, end=end)
+    return reports.unpriced_models(ws(version), start=start, end=end)
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)

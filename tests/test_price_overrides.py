@@ -11,9 +11,10 @@ import pytest
 from connectors.records import EventRecord
 from margin_core import app_actions, prices, schemas
 from margin_core.errors import ConfigError
+from margin_core.reports import unpriced_models
 from margin_core.store.db import make_engine
 from margin_core.store.events import ingest_events
-from margin_core.workspace import load_workspace, unpriced_models
+from margin_core.workspace import load_workspace
 
 
 def test_an_override_applies_from_its_date_on() -> None:

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from margin_core import prices
 from margin_core.app_actions.store import _bump
 from margin_core.errors import ConfigError
+from margin_core.reports import models_seen, unpriced_models
 from margin_core.store import repo
-from margin_core.workspace import Workspace, unpriced_models
+from margin_core.workspace import Workspace
 
 RATE_FIELDS = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
 
@@ -60,7 +61,7 @@ def delete_price_override(engine: Engine, *, provider: str, model: str, effectiv
 def override_choices(workspace: Workspace) -> tuple[list[str], list[str]]:
     """The providers and the models found in request events and usage rows, for the override form (any
     other name may be typed)."""
-    found = pl.concat([workspace.events.select("provider", "model"), workspace.usage.select("provider", "model")])
+    found = models_seen(workspace)
     providers = sorted(set(found["provider"].unique().to_list()) - {""})
     models = sorted(set(found["model"].unique().to_list()) - {""})
     return providers, models

@@ -70,12 +70,6 @@ def fraction_text(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
     )
 
 
-def _grid(keys: pl.LazyFrame, *, first: date, last: date) -> pl.LazyFrame:
-    """Every key × every day of [first, last], with `_key_no`: the key's number, for cheap sorts."""
-    days = pl.LazyFrame().select(pl.date_range(first, last, "1d", eager=False).alias("day"))
-    return keys.unique().with_row_index("_key_no").join(days, how="cross")
-
-
 def _windows(daily: pl.LazyFrame, *, key: str, value: str, width: int, last_day: date) -> pl.LazyFrame:
     """Per key and evaluated day d (the LOOKBACK days up to last_day): `current` = sum of `value` over
     the `width` days ending with d, `previous` over the `width` days before them."""
@@ -87,14 +81,17 @@ def _windows_of(daily: pl.LazyFrame, *, key: str, values: list[str], width: int,
     """`_windows` of several columns at once: `<value>_now` and `<value>_before` for each."""
     first = last_day - timedelta(days=LOOKBACK - 1 + 2 * width - 1)
     inside = daily.filter((pl.col("day") >= first) & (pl.col("day") <= last_day))
-    per_day = inside.group_by(key, "day").agg(pl.col(values).sum())
-    # Every key has one row per day of [first, last_day], together and in order: the 2 × width days before
+    # Keys are numbered once; grouping, joining and sorting then work on integers, not the keys' text.
+    numbers = inside.select(key).unique().with_row_index("_key_no")
+    per_day = inside.join(numbers, on=key).group_by("_key_no", "day").agg(pl.col(values).sum())
+    days = pl.LazyFrame().select(pl.date_range(first, last_day, "1d", eager=False).alias("day"))
+    # Every key gets one row per day of [first, last_day], together and in order: the 2 × width days before
     # an evaluated day are that key's own rows, so plain rolling sums over the column need no per-key window.
     framed = (
-        _grid(inside.select(key), first=first, last=last_day)
-        .join(per_day, on=[key, "day"], how="left")
+        numbers.join(days, how="cross")
+        .join(per_day, on=["_key_no", "day"], how="left")
         .with_columns(pl.col(values).fill_null(0))
-        .sort("_key_no", "day")  # integers: far cheaper than sorting by the key's text
+        .sort("_key_no", "day")
         .drop("_key_no")
     )
     now = [pl.col(v).rolling_sum(width).alias(f"{v}_now") for v in values]
