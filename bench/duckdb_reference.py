@@ -125,12 +125,13 @@ def export(db: str, out: Path) -> None:
     """Write the frames the engine reads as CSV files."""
     sys.path.insert(0, str(ROOT))
     from margin_core.store.db import make_engine
-    from margin_core.workspace import load_workspace
+    from margin_core.workspace import load_workspace, priced_store_frames
 
     out.mkdir(parents=True, exist_ok=True)
     workspace = load_workspace(make_engine(db))
-    workspace.usage.drop("price_known").write_csv(out / "usage.csv")
-    workspace.events.drop("price_known", "event_row").write_csv(out / "events.csv")
+    usage, events = priced_store_frames(workspace)
+    usage.drop("price_known").write_csv(out / "usage.csv")
+    events.drop("price_known", "event_row").write_csv(out / "events.csv")
     workspace.mappings.write_csv(out / "mappings.csv")
     workspace.revenue.write_csv(out / "revenue.csv")
     print(f"exported to {out}")

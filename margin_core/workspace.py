@@ -1,8 +1,8 @@
 """A workspace snapshot: the store's small frames, ids resolved, and the derived day ledger (rules §4.1, §8).
 
 Reports for any range are computed from a snapshot; the app caches one per store version, the CLI
-loads one per run. Usage and events are not loaded: the day ledger (`ledger_cache`) attributes and caches
-them per day; the full priced frames load only when something asks for them (`usage`, `events`).
+loads one per run. Usage and events are not loaded: the day ledger (`ledger_cache`) attributes, sums and
+caches them per day.
 """
 
 from __future__ import annotations
@@ -53,16 +53,6 @@ class Workspace:
                 self.memo.pop(next(k for k in self.memo if k != ("days",)))
             self.memo[key] = compute()
         return self.memo[key]  # type: ignore[return-value]
-
-    @property
-    def usage(self) -> pl.DataFrame:
-        """USAGE, estimated rows priced: every day, loaded on first use (the reports read `days`)."""
-        return self.remember(("bulk",), lambda: _load_bulk(self))[0]
-
-    @property
-    def events(self) -> pl.DataFrame:
-        """EVENTS, each row's own cost in cost_micros, price_known: every day, loaded on first use."""
-        return self.remember(("bulk",), lambda: _load_bulk(self))[1]
 
     @property
     def break_even(self) -> float:
@@ -195,12 +185,14 @@ def _assemble(
     )
 
 
-def _load_bulk(workspace: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every usage row and event of the store, priced (the pages that list models or metadata keys)."""
+def priced_store_frames(workspace: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every usage row (estimated rows priced) and every rolled-up event (own cost in cost_micros) of the
+    store, ids linked: the whole store read at once (the bench's export and tests; reports use the day
+    ledger instead)."""
     return priced_frames(workspace.days.read(None), aliases=workspace.days.aliases, overrides=workspace.price_overrides)
 
 
 _resolve = resolve_aliases
 
 
-__all__ = ["Workspace", "load_workspace"]
+__all__ = ["Workspace", "load_workspace", "priced_store_frames"]

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 
 from connectors.records import EventRecord
-from margin_core import app_actions, prices, schemas
+from margin_core import app_actions, prices, reports, schemas
 from margin_core.errors import ConfigError
 from margin_core.reports import unpriced_models
 from margin_core.store.db import make_engine
 from margin_core.store.events import ingest_events
-from margin_core.workspace import load_workspace
+from margin_core.workspace import load_workspace, priced_store_frames
 
 
 def test_an_override_applies_from_its_date_on() -> None:
@@ -51,7 +51,7 @@ def test_events_are_priced_with_the_override_and_an_unknown_model_becomes_known(
     )
     start, end = date(2026, 3, 1), date(2026, 4, 1)
     before = load_workspace(engine)
-    assert before.events["cost_micros"].to_list() == [0]
+    assert priced_store_frames(before)[1]["cost_micros"].to_list() == [0]
     assert unpriced_models(before, start=start, end=end)["model"].to_list() == ["our-llama-70b"]
     app_actions.save_price_override(
         engine,
@@ -61,7 +61,7 @@ def test_events_are_priced_with_the_override_and_an_unknown_model_becomes_known(
         per_mtok={"input": "0.40", "output": "1.20"},
     )
     after = load_workspace(engine)
-    assert after.events["cost_micros"].to_list() == [1_000_000]  # 1 M × $0.40 + 0.5 M × $1.20 = $1.00
+    assert priced_store_frames(after)[1]["cost_micros"].to_list() == [1_000_000]  # 1 M × $0.40 + 0.5 M × $1.20 = $1.00
     assert unpriced_models(after, start=start, end=end).is_empty()
     assert app_actions.price_overrides(engine)["output_per_mtok"].to_list() == ["1.20"]
 
@@ -106,7 +106,8 @@ def test_an_override_for_any_provider_prices_a_recorded_event_from_its_date_on(t
     )
     assert app_actions.price_overrides(engine)["provider"].to_list() == ["bedrock"]
     workspace = load_workspace(engine)
-    costs = workspace.events.sort("day").select("day", "cost_micros").rows()
+    ledger, _ = reports.ledger(workspace, start=start, end=end)  # events without usage: their own cost
+    costs = ledger.sort("day").select("day", "cost_micros").collect().rows()
     # 2 M × $0.25 + 1 M × $1.50 = $2.00 from March 5; the day before stays unpriced
     assert costs == [(date(2026, 3, 4), 0), (date(2026, 3, 5), 2_000_000)]
     unpriced = unpriced_models(workspace, start=start, end=end)
