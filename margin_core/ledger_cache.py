@@ -287,7 +287,7 @@ def compute_days(
     """Attribute `days` from the store's rows (rules §4.1, §4.2): one engine pass over all of them."""
     days = sorted(set(days))
     usage, events = priced_frames(read(days), aliases=aliases, overrides=overrides)
-    led, unattributed = attribution_of(usage, events, mappings=mappings)
+    led, unattributed, row_coverage = attribution_of(usage, events, mappings=mappings)
     unpriced = (
         pl.concat(
             [
@@ -299,9 +299,8 @@ def compute_days(
         .agg(pl.col(TOKEN_COLUMNS).sum())
         .cast(dict(UNPRICED))  # type: ignore[arg-type]
     )
-    from margin_core.engine import attribution, ledger_sums
+    from margin_core.engine import ledger_sums
 
-    row_coverage = attribution.coverage(usage.lazy(), events=events.lazy(), mappings=mappings.lazy())
     named = pl.concat([frame.lazy().select(schemas.MODEL_DAYS.names()) for frame in (usage, events)]).unique()
     ledger, unattributed_rows, unpriced_tokens, usage_cost, coverage, models = pl.collect_all(
         [
@@ -336,11 +335,12 @@ def summed_parts(ledger: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 def attribution_of(
     usage: pl.DataFrame, events: pl.DataFrame, *, mappings: pl.DataFrame
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """The engine's attribution (rules §4.2) of priced usage and events: the per-day computation."""
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """The engine's attribution (rules §4.2) of priced usage and events, and each row's coverage: the
+    per-day computation."""
     from margin_core.engine import attribution
 
-    return attribution.attribute(usage.lazy(), events=events.lazy(), mappings=mappings.lazy())
+    return attribution.attribute_with_coverage(usage.lazy(), events=events.lazy(), mappings=mappings.lazy())
 
 
 def priced_frames(

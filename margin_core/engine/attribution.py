@@ -250,6 +250,14 @@ def attribute(
     `usage` has USAGE's columns with final `cost_micros`; `events` has EVENTS' columns with each row's
     own cost in `cost_micros` (given or priced). Both are already restricted to the range.
     """
+    ledger, unattributed, _ = attribute_with_coverage(usage, events=events, mappings=mappings)
+    return ledger, unattributed
+
+
+def attribute_with_coverage(
+    usage: pl.LazyFrame, *, events: pl.LazyFrame, mappings: pl.LazyFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """`attribute`, and `coverage` from the same prepared rows (the derived day ledger keeps all three)."""
     usage, events, pairs = _prepared(usage, events, mappings)
     # Pairs and rows feed several steps: cached once (the optimizer recomputed them, 2-3x slower on the bench).
     pairs = pairs.cache()
@@ -259,7 +267,7 @@ def attribute(
         [rows.pipe(_rows_without_events), events.pipe(_event_ledger, parts=parts, usage=usage)],
         how="vertical_relaxed",
     ).pipe(_one_row_per_key)
-    return ledger, rows.pipe(_unattributed)
+    return ledger, rows.pipe(_unattributed), rows.select(_COVERAGE_COLUMNS)
 
 
 def coverage(usage: pl.LazyFrame, *, events: pl.LazyFrame, mappings: pl.LazyFrame) -> pl.LazyFrame:
@@ -267,9 +275,19 @@ def coverage(usage: pl.LazyFrame, *, events: pl.LazyFrame, mappings: pl.LazyFram
     `covered_tokens`, its candidate events' tokens but at most the row's (rules §4.2 step 3). A range's
     coverage is their sums' ratio."""
     usage, _, pairs = _prepared(usage, events, mappings)
-    return usage.pipe(_with_coverage, pairs).select(
-        "day", "provider", "api_key_id", "project_id", "model", "mapped_customer", "row_tokens", "covered_tokens"
-    )
+    return usage.pipe(_with_coverage, pairs).select(_COVERAGE_COLUMNS)
+
+
+_COVERAGE_COLUMNS = (
+    "day",
+    "provider",
+    "api_key_id",
+    "project_id",
+    "model",
+    "mapped_customer",
+    "row_tokens",
+    "covered_tokens",
+)
 
 
 def _estimated(column: str) -> pl.Expr:
