@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from margin_core import ledger_cache, reports
+from margin_core import app_actions, ledger_cache, reports
+from margin_core.engine import attribution, ledger_sums, reconciliation
 from margin_core.settings import REPO_ROOT
 from margin_core.store import repo
 from margin_core.store.db import make_engine
 from margin_core.store.events import BATCH_COLUMNS, ingest_frame
-from margin_core.workspace import Workspace, load_workspace
+from margin_core.workspace import Workspace, load_workspace, priced_store_frames
 
 START = date(2026, 3, 1)
 DAYS = 6
@@ -103,6 +104,10 @@ def _all_reports(workspace: Workspace) -> dict[str, pl.DataFrame]:
     led, unattributed = reports.ledger(workspace, start=START, end=END)
     frames["ledger"] = led.collect()
     frames["unattributed_rows"] = unattributed.collect()
+    frames["coverage"] = app_actions.coverage(workspace, start=START, end=END)
+    frames["reconciliation"] = app_actions.reconciliation_table(workspace, start=START, end=END)
+    frames["customer_daily"] = app_actions.customer_daily(workspace, start=START, end=END)
+    frames["models_seen"] = reports.models_seen(workspace)
     return {name: frame.sort(frame.columns, nulls_last=True) for name, frame in frames.items()}
 
 
@@ -149,6 +154,45 @@ def test_a_write_to_one_day_recomputes_that_day_only(tmp_path: Path) -> None:
     reread = _all_reports(load_workspace(engine))
     assert ledger_cache.stats.recomputed == [touched + timedelta(days=1)]
     _assert_same(reread, _from_scratch(engine))
+
+
+def test_the_day_sums_equal_the_sums_of_the_whole_range(tmp_path: Path) -> None:
+    # The per-day parts are summed over a range by the reports: the same as summing the range's ledger,
+    # coverage and usage at once (integers: the order of additions changes nothing).
+    engine = _store(tmp_path)
+    ingest_frame(engine, _events(5_000, 60, day=START + timedelta(days=1)))
+    workspace = load_workspace(engine)
+    usage, events = priced_store_frames(workspace)
+    led, _, row_coverage = attribution.attribute_with_coverage(
+        usage.lazy(), events=events.lazy(), mappings=workspace.mappings.lazy()
+    )
+
+    def per_customer(frame: pl.LazyFrame) -> pl.DataFrame:
+        return frame.group_by("customer_id").agg(pl.exclude("day").sum()).sort("customer_id", nulls_last=True).collect()
+
+    summed = ledger_sums.customer_days(led)
+    assert per_customer(reports.customer_days(workspace, start=START, end=END)).equals(per_customer(summed))
+    whole_usage = ledger_sums.usage_days(led).collect().sort(pl.all(), nulls_last=True)
+    assert (
+        reports.usage_days(workspace, start=START, end=END)
+        .collect()
+        .sort(pl.all(), nulls_last=True)
+        .equals(whole_usage)
+    )
+    by_key = reconciliation.coverage_by_key(row_coverage).collect().sort(pl.all(), nulls_last=True)
+    assert (
+        app_actions.coverage(workspace, start=START, end=END)
+        .drop("key_label")
+        .sort(pl.all(), nulls_last=True)
+        .select(by_key.columns)
+        .equals(by_key)
+    )
+    reconciled = reconciliation.reconcile(ledger_sums.usage_cost_days(usage.lazy()), ledger=ledger_sums.usage_days(led))
+    assert app_actions.reconciliation_table(workspace, start=START, end=END).equals(
+        reconciled.sort("month", "provider").collect()
+    )
+    named = pl.concat([usage.select("provider", "model"), events.select("provider", "model")]).unique()
+    assert reports.models_seen(workspace).equals(named.sort("provider", "model"))
 
 
 def test_a_report_reads_only_the_days_of_its_range(tmp_path: Path) -> None:
