@@ -60,22 +60,14 @@ if page.rise:
 
 st.subheader("Revenue, LLM cost and margin over time")
 st.altair_chart(_charts.margin_over_time(page.series, title=f"By {grain}"), width="stretch")
+series_columns, series_formats = _tables.margin_table({"period_start": "Period"})
 _tables.show(
     page.series,
     key="customer_series",
     csv=app_actions.csv_text(page.series),
     file_name=f"customer_{customer_id}_{start}_{end}.csv",
-    columns={
-        "period_start": "Period",
-        "revenue_micros": "Revenue",
-        "cost_micros": "LLM cost",
-        "margin_micros": "Margin",
-        "margin_pct": "Margin %",
-        "status": "Status",
-    },
-    money=["revenue_micros", "cost_micros", "margin_micros"],
-    pct=["margin_pct"],
-    status="status",
+    columns=series_columns,
+    **series_formats,
 )
 
 profile_columns = {

@@ -58,29 +58,17 @@ m2.metric("Revenue", money(revenue))
 m3.metric("LLM cost", money(cost))
 m4.metric("Gross margin", pct(app_actions.margin_pct(revenue, cost)))
 
+table_columns, table_formats = _tables.margin_table(
+    {"customer_name": "Customer", "customer_id": "Customer id", "tier": "Tier", "segment": "Segment"}, usage=True
+)
 _tables.show(
     shown,
     key="customers_table",
     csv=app_actions.csv_text(shown, kind="customers"),
     file_name=f"customers_{start}_{end}.csv",
-    columns={
-        "customer_name": "Customer",
-        "customer_id": "Customer id",
-        "tier": "Tier",
-        "segment": "Segment",
-        "revenue_micros": "Revenue",
-        "cost_micros": "LLM cost",
-        "margin_micros": "Margin",
-        "margin_pct": "Margin %",
-        "status": "Status",
-        "requests": "Requests",
-        "tokens": "Tokens",
-    },
-    money=["revenue_micros", "cost_micros", "margin_micros"],
-    pct=["margin_pct"],
-    counts=["requests", "tokens"],
-    status="status",
+    columns=table_columns,
     height=420,
+    **table_formats,
 )
 st.caption("Worst margin first. The CSV has the columns of `python -m margin_core report customers` for these rows.")
 
