@@ -95,7 +95,7 @@ d1.metric("Revenue", money(row["revenue_micros"]), help=f"Tier: {escape_markdown
 d2.metric("LLM cost", money(row["cost_micros"]))
 d3.metric("Gross margin", pct(row["margin_pct"]), help=f"{money(row['margin_micros'])} · {row['status']}")
 d4.metric("Requests", f"{row['requests']:,}")
-d5.metric("Tokens", f"{row['tokens']:,}")
+d5.metric("Tokens", insights.tokens_text(row["tokens"]), help=f"{row['tokens']:,} tokens")  # as on Customer
 
 ledger = _data.ledger(version, start, end)
 by_feature = insights.customer_profile(ledger, customer_id=customer_id, by="feature")
