@@ -53,6 +53,23 @@ def margin_table(
     return columns, formats
 
 
+PROFILE_LABELS = {
+    "requests": "Requests",
+    "avg_requests": "Avg customer requests",
+    "tokens": "Tokens",
+    "avg_tokens": "Avg customer tokens",
+    "cost_micros": "LLM cost",
+    "avg_cost_micros": "Avg customer cost",
+    "cost_vs_average": "Cost vs average",
+}
+"""One customer's usage by feature or model against the average customer (`insights.customer_profile`)."""
+PROFILE_FORMATS: Formats = {
+    "money": ["cost_micros", "avg_cost_micros"],
+    "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
+    "ratios": ["cost_vs_average"],
+}
+
+
 def unattributed_table(*, names: bool = False) -> tuple[dict[str, str], Formats]:
     """Columns and formats of the unattributed-spend table; `names` adds the key's name after its value."""
     columns = {"provider": "Provider", "dimension": "Dimension", "value": "Key, project or user"}

@@ -1,7 +1,5 @@
 """Customers: every customer's margin with filters, CSV download, and one customer's drill-down."""
 
-from typing import Any
-
 import polars as pl
 import streamlit as st
 
@@ -100,20 +98,6 @@ d5.metric("Tokens", insights.tokens_text(row["tokens"]), help=f"{row['tokens']:,
 ledger = _data.ledger(version, start, end)
 by_feature = insights.customer_profile(ledger, customer_id=customer_id, by="feature")
 by_model = insights.customer_profile(ledger, customer_id=customer_id, by="model")
-profile_columns = {
-    "requests": "Requests",
-    "avg_requests": "Avg customer requests",
-    "tokens": "Tokens",
-    "avg_tokens": "Avg customer tokens",
-    "cost_micros": "LLM cost",
-    "avg_cost_micros": "Avg customer cost",
-    "cost_vs_average": "Cost vs average",
-}
-profile_formats: dict[str, Any] = {
-    "money": ["cost_micros", "avg_cost_micros"],
-    "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
-    "ratios": ["cost_vs_average"],
-}
 for tab, (by, label, profile) in zip(
     st.tabs(["By feature", "By model"]),
     [("feature", "Feature", by_feature), ("model", "Model", by_model)],
@@ -137,8 +121,8 @@ for tab, (by, label, profile) in zip(
             key=f"customers_drill_{by}",
             csv=app_actions.csv_text(profile),
             file_name=f"customer_{customer_id}_{by}_{start}_{end}.csv",
-            columns={by: label, **profile_columns},
-            **profile_formats,
+            columns={by: label, **_tables.PROFILE_LABELS},
+            **_tables.PROFILE_FORMATS,
         )
 
 plans = _data.plan_history(version, customer_id)
