@@ -10,12 +10,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 
 import httpx
 
 from connectors._payload import Node, root
 from connectors._retry import MAX_ATTEMPTS, backoff_delay, is_retryable, parse_retry_after
+from connectors._window import in_window
 from connectors.errors import AuthError, ConnectorError, PayloadError, RateLimitedError, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -298,3 +300,24 @@ def iter_pages(
             raise page.fail(cursor_field, problem=f"repeats an earlier cursor {cursor!r}")
         seen.add(cursor)
         query[cursor_param] = cursor
+
+
+def iter_day_buckets(
+    client: httpx.Client,
+    *,
+    path: str,
+    provider: str,
+    params: Params,
+    day_of: Callable[[Node], date],
+    start: date,
+    end: date,
+) -> Iterator[tuple[date, Node]]:
+    """Yield (day, bucket) for each `data` bucket of a paged usage or cost report whose day is in [start, end).
+
+    Providers may answer buckets just outside the window asked for; they belong to another sync.
+    """
+    for page in iter_pages(client, path=path, provider=provider, endpoint=path, params=params):
+        for bucket in page.children("data"):
+            day = day_of(bucket)
+            if in_window(day, start=start, end=end):
+                yield day, bucket

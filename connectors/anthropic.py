@@ -15,11 +15,11 @@ from decimal import Decimal
 
 import httpx
 
-from connectors._http import build_client, get_json, iter_pages
+from connectors._http import build_client, get_json, iter_day_buckets, iter_pages
 from connectors._keys import check_key_prefix
 from connectors._merge import sum_costs, sum_usage
 from connectors._payload import Node
-from connectors._window import Progress, check_window, in_window, report, rfc3339
+from connectors._window import Progress, check_window, report, rfc3339
 from connectors.records import ApiKeyRecord, CostRecord, ProviderFetch, UsageRecord
 
 PROVIDER = "anthropic"
@@ -70,28 +70,26 @@ class AnthropicConnector:
     def iter_usage(self, *, start: date, end: date) -> Iterator[UsageRecord]:
         """Yield one record per (day, model, api key, workspace) of messages usage in [start, end)."""
         params = _window_params(start, end) | {"group_by[]": list(USAGE_GROUP_BY)}
-        for page in iter_pages(self._client, path=USAGE, provider=PROVIDER, endpoint=USAGE, params=params):
-            for bucket in page.children("data"):
-                day = bucket.timestamp("starting_at").date()
-                if not in_window(day, start=start, end=end):
-                    continue
-                for result in bucket.children("results"):
-                    yield _usage_record(result, day=day)
+        buckets = iter_day_buckets(
+            self._client, path=USAGE, provider=PROVIDER, params=params, day_of=_bucket_day, start=start, end=end
+        )
+        for day, bucket in buckets:
+            for result in bucket.children("results"):
+                yield _usage_record(result, day=day)
 
     def iter_costs(self, *, start: date, end: date) -> Iterator[CostRecord]:
         """Yield reported dollars per (day, workspace) in [start, end), every cost line of the pair summed."""
         params = _window_params(start, end) | {"group_by[]": list(COST_GROUP_BY)}
-        for page in iter_pages(self._client, path=COSTS, provider=PROVIDER, endpoint=COSTS, params=params):
-            for bucket in page.children("data"):
-                day = bucket.timestamp("starting_at").date()
-                if not in_window(day, start=start, end=end):
-                    continue
-                totals: dict[str, Decimal] = {}
-                for result in bucket.children("results"):
-                    workspace = result.opt_text("workspace_id")
-                    totals[workspace] = totals.get(workspace, Decimal(0)) + _cost_usd(result)
-                for workspace, amount in totals.items():
-                    yield CostRecord(provider=PROVIDER, day=day, amount_usd=amount, project_id=workspace)
+        buckets = iter_day_buckets(
+            self._client, path=COSTS, provider=PROVIDER, params=params, day_of=_bucket_day, start=start, end=end
+        )
+        for day, bucket in buckets:
+            totals: dict[str, Decimal] = {}
+            for result in bucket.children("results"):
+                workspace = result.opt_text("workspace_id")
+                totals[workspace] = totals.get(workspace, Decimal(0)) + _cost_usd(result)
+            for workspace, amount in totals.items():
+                yield CostRecord(provider=PROVIDER, day=day, amount_usd=amount, project_id=workspace)
 
     def iter_api_keys(self) -> Iterator[ApiKeyRecord]:
         """Yield every API key of the organization, following the `after_id` cursor."""
@@ -124,6 +122,10 @@ class AnthropicConnector:
         keys = list(self.iter_api_keys())
         report(on_progress, message=f"anthropic: {len(keys)} API keys")
         return ProviderFetch(provider=PROVIDER, usage=usage, costs=costs, api_keys=keys)
+
+
+def _bucket_day(bucket: Node) -> date:
+    return bucket.timestamp("starting_at").date()
 
 
 def _window_params(start: date, end: date) -> dict[str, str | int | list[str]]:

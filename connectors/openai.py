@@ -16,11 +16,11 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors._http import build_client, get_json, iter_pages
+from connectors._http import build_client, get_json, iter_day_buckets, iter_pages
 from connectors._keys import check_key_prefix
 from connectors._merge import sum_costs, sum_usage
 from connectors._payload import Node
-from connectors._window import Progress, check_window, in_window, report, unix_seconds
+from connectors._window import Progress, check_window, report, unix_seconds
 from connectors.records import ApiKeyRecord, CostRecord, ProviderFetch, UsageRecord
 
 PROVIDER = "openai"
@@ -82,25 +82,23 @@ class OpenAIConnector:
 
     def _iter_usage(self, endpoint: str, *, start: date, end: date, has_output: bool) -> Iterator[UsageRecord]:
         params = _window_params(start, end) | {"group_by[]": list(USAGE_GROUP_BY)}
-        for page in iter_pages(self._client, path=endpoint, provider=PROVIDER, endpoint=endpoint, params=params):
-            for bucket in page.children("data"):
-                day = bucket.unix_day("start_time")
-                if not in_window(day, start=start, end=end):
-                    continue
-                for result in bucket.children("results"):
-                    yield _usage_record(result, day=day, has_output=has_output)
+        buckets = iter_day_buckets(
+            self._client, path=endpoint, provider=PROVIDER, params=params, day_of=_bucket_day, start=start, end=end
+        )
+        for day, bucket in buckets:
+            for result in bucket.children("results"):
+                yield _usage_record(result, day=day, has_output=has_output)
 
     def iter_costs(self, *, start: date, end: date) -> Iterator[CostRecord]:
         """Yield reported dollars per (day, project, api key) in [start, end); a null key is kept as ""."""
         params = _window_params(start, end) | {"group_by[]": list(COST_GROUP_BY)}
-        for page in iter_pages(self._client, path=COSTS, provider=PROVIDER, endpoint=COSTS, params=params):
-            for bucket in page.children("data"):
-                day = bucket.unix_day("start_time")
-                if not in_window(day, start=start, end=end):
-                    continue
-                for result in bucket.children("results"):
-                    if (record := _cost_record(result, day=day)) is not None:
-                        yield record
+        buckets = iter_day_buckets(
+            self._client, path=COSTS, provider=PROVIDER, params=params, day_of=_bucket_day, start=start, end=end
+        )
+        for day, bucket in buckets:
+            for result in bucket.children("results"):
+                if (record := _cost_record(result, day=day)) is not None:
+                    yield record
 
     def iter_api_keys(self, *, project_id: str) -> Iterator[ApiKeyRecord]:
         """Yield the API keys of one project, following the `after` cursor."""
@@ -146,6 +144,10 @@ class OpenAIConnector:
                 keys.setdefault(key.api_key_id, key)
         report(on_progress, message=f"openai: {len(keys)} API keys in {len(projects)} projects")
         return ProviderFetch(provider=PROVIDER, usage=usage, costs=sum_costs(costs), api_keys=list(keys.values()))
+
+
+def _bucket_day(bucket: Node) -> date:
+    return bucket.unix_day("start_time")
 
 
 def _window_params(start: date, end: date) -> dict[str, str | int | list[str]]:

@@ -181,15 +181,14 @@ def _progress(message: str) -> None:
 
 def _replay_spool(db: str | None) -> None:
     """Events an SDK process spooled for this store are written first (rules §6); a SQLite file without a
-    spool beside it (`tracker.default_spool_path`) needs no engine, so a report still starts fast."""
+    spool beside it needs no engine, so a report still starts fast."""
     from margin_core import settings
+    from margin_core.spool_path import sqlite_spool_path
 
     url = db or settings.database_url()
-    if url.startswith("sqlite:///") and "?" not in url:
-        database = Path(url.removeprefix("sqlite:///"))
-        spool = database.with_name(f"{database.name}-spool.jsonl")
-        if not spool.is_file() or spool.stat().st_size == 0:
-            return
+    spool = sqlite_spool_path(url)
+    if spool is not None and (not spool.is_file() or spool.stat().st_size == 0):
+        return
     from margin_core.sdk.spool import replay_store_spool
     from margin_core.store.db import make_engine
 

@@ -29,6 +29,56 @@ class Formats(TypedDict, total=False):
     neutral: Sequence[str]
 
 
+MARGIN_LABELS = {
+    "revenue_micros": "Revenue",
+    "cost_micros": "LLM cost",
+    "margin_micros": "Margin",
+    "margin_pct": "Margin %",
+}
+"""The margin measures every margin table shows, in this order, after its own leading columns."""
+MARGIN_MONEY = ("revenue_micros", "cost_micros", "margin_micros")
+USAGE_LABELS = {"requests": "Requests", "tokens": "Tokens"}
+
+
+def margin_table(
+    leading: Mapping[str, str], *, after_pct: Mapping[str, str] | None = None, usage: bool = False
+) -> tuple[dict[str, str], Formats]:
+    """Columns and formats of a margin table: `leading`, the margin measures, `after_pct`, Status, then
+    Requests and Tokens when `usage`. Formats for columns in `leading` or `after_pct` are the caller's."""
+    columns = {**leading, **MARGIN_LABELS, **(after_pct or {}), "status": "Status"}
+    formats: Formats = {"money": list(MARGIN_MONEY), "pct": ["margin_pct"], "status": "status"}
+    if usage:
+        columns.update(USAGE_LABELS)
+        formats["counts"] = list(USAGE_LABELS)
+    return columns, formats
+
+
+PROFILE_LABELS = {
+    "requests": "Requests",
+    "avg_requests": "Avg customer requests",
+    "tokens": "Tokens",
+    "avg_tokens": "Avg customer tokens",
+    "cost_micros": "LLM cost",
+    "avg_cost_micros": "Avg customer cost",
+    "cost_vs_average": "Cost vs average",
+}
+"""One customer's usage by feature or model against the average customer (`insights.customer_profile`)."""
+PROFILE_FORMATS: Formats = {
+    "money": ["cost_micros", "avg_cost_micros"],
+    "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
+    "ratios": ["cost_vs_average"],
+}
+
+
+def unattributed_table(*, names: bool = False) -> tuple[dict[str, str], Formats]:
+    """Columns and formats of the unattributed-spend table; `names` adds the key's name after its value."""
+    columns = {"provider": "Provider", "dimension": "Dimension", "value": "Key, project or user"}
+    if names:
+        columns["name"] = "Name"
+    columns |= {"cost_micros": "LLM cost", "requests": "Requests", "first_day": "First day", "last_day": "Last day"}
+    return columns, {"money": ["cost_micros"], "counts": ["requests"]}
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 

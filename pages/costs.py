@@ -132,22 +132,14 @@ if unattributed.is_empty():
     st.success("Every dollar of LLM cost in this period is attributed to a customer.")
 else:
     st.altair_chart(_charts.unattributed_bars(unattributed), width="stretch")
+    unattributed_columns, unattributed_formats = _tables.unattributed_table()
     _tables.show(
         unattributed,
         key="costs_unattributed",
         csv=app_actions.csv_text(unattributed, kind="unattributed"),
         file_name=f"unattributed_{start}_{end}.csv",
-        columns={
-            "provider": "Provider",
-            "dimension": "Dimension",
-            "value": "Key, project or user",
-            "cost_micros": "LLM cost",
-            "requests": "Requests",
-            "first_day": "First day",
-            "last_day": "Last day",
-        },
-        money=["cost_micros"],
-        counts=["requests"],
+        columns=unattributed_columns,
+        **unattributed_formats,
     )
     st.page_link("pages/mapping.py", label="Map these to customers", icon=":material/link:")
 

@@ -59,19 +59,8 @@ KINDS: dict[str, ReportKind] = {
     "usage_pattern": "usage-patterns",
 }
 kind = KINDS.get(dimension)
-columns = {column: label}
-if column == "model":
-    columns["provider"] = "Provider"
-columns.update(
-    {
-        "revenue_micros": "Revenue",
-        "cost_micros": "LLM cost",
-        "margin_micros": "Margin",
-        "margin_pct": "Margin %",
-        "status": "Status",
-        "requests": "Requests",
-        "tokens": "Tokens",
-    }
+columns, formats = _tables.margin_table(
+    {column: label, "provider": "Provider"} if column == "model" else {column: label}, usage=True
 )
 _tables.show(
     rows,
@@ -81,10 +70,7 @@ _tables.show(
     else app_actions.csv_text(rows.select([c for c in columns if c in rows.columns])),
     file_name=f"{kind or column}_{start}_{end}.csv",
     columns={c: v for c, v in columns.items() if c in rows.columns},
-    money=["revenue_micros", "cost_micros", "margin_micros"],
-    pct=["margin_pct"],
-    counts=["requests", "tokens"],
-    status="status",
+    **formats,
 )
 if kind:
     st.caption(f"The CSV matches `python -m margin_core report {kind}` for this period.")

@@ -60,38 +60,17 @@ if page.rise:
 
 st.subheader("Revenue, LLM cost and margin over time")
 st.altair_chart(_charts.margin_over_time(page.series, title=f"By {grain}"), width="stretch")
+series_columns, series_formats = _tables.margin_table({"period_start": "Period"})
 _tables.show(
     page.series,
     key="customer_series",
     csv=app_actions.csv_text(page.series),
     file_name=f"customer_{customer_id}_{start}_{end}.csv",
-    columns={
-        "period_start": "Period",
-        "revenue_micros": "Revenue",
-        "cost_micros": "LLM cost",
-        "margin_micros": "Margin",
-        "margin_pct": "Margin %",
-        "status": "Status",
-    },
-    money=["revenue_micros", "cost_micros", "margin_micros"],
-    pct=["margin_pct"],
-    status="status",
+    columns=series_columns,
+    **series_formats,
 )
 
-profile_columns = {
-    "requests": "Requests",
-    "avg_requests": "Avg customer requests",
-    "tokens": "Tokens",
-    "avg_tokens": "Avg customer tokens",
-    "cost_micros": "LLM cost",
-    "avg_cost_micros": "Avg customer cost",
-    "cost_vs_average": "× average",
-}
-profile_formats: _tables.Formats = {
-    "money": ["cost_micros", "avg_cost_micros"],
-    "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
-    "ratios": ["cost_vs_average"],
-}
+profile_columns = {**_tables.PROFILE_LABELS, "cost_vs_average": "× average"}
 for by, label, profile in (("feature", "Feature", page.features), ("model", "Model", page.models)):
     st.subheader(f"By {by}, against the average customer")
     own = profile.filter((pl.col("cost_micros") != 0) | (pl.col("requests") > 0))
@@ -106,7 +85,7 @@ for by, label, profile in (("feature", "Feature", page.features), ("model", "Mod
         csv=app_actions.csv_text(profile),
         file_name=f"customer_{customer_id}_{by}_{start}_{end}.csv",
         columns={by: label, **profile_columns},
-        **profile_formats,
+        **_tables.PROFILE_FORMATS,
     )
 
 st.subheader("Share of LLM cost per provider")

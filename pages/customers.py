@@ -1,7 +1,5 @@
 """Customers: every customer's margin with filters, CSV download, and one customer's drill-down."""
 
-from typing import Any
-
 import polars as pl
 import streamlit as st
 
@@ -58,29 +56,17 @@ m2.metric("Revenue", money(revenue))
 m3.metric("LLM cost", money(cost))
 m4.metric("Gross margin", pct(app_actions.margin_pct(revenue, cost)))
 
+table_columns, table_formats = _tables.margin_table(
+    {"customer_name": "Customer", "customer_id": "Customer id", "tier": "Tier", "segment": "Segment"}, usage=True
+)
 _tables.show(
     shown,
     key="customers_table",
     csv=app_actions.csv_text(shown, kind="customers"),
     file_name=f"customers_{start}_{end}.csv",
-    columns={
-        "customer_name": "Customer",
-        "customer_id": "Customer id",
-        "tier": "Tier",
-        "segment": "Segment",
-        "revenue_micros": "Revenue",
-        "cost_micros": "LLM cost",
-        "margin_micros": "Margin",
-        "margin_pct": "Margin %",
-        "status": "Status",
-        "requests": "Requests",
-        "tokens": "Tokens",
-    },
-    money=["revenue_micros", "cost_micros", "margin_micros"],
-    pct=["margin_pct"],
-    counts=["requests", "tokens"],
-    status="status",
+    columns=table_columns,
     height=420,
+    **table_formats,
 )
 st.caption("Worst margin first. The CSV has the columns of `python -m margin_core report customers` for these rows.")
 
@@ -107,25 +93,11 @@ d1.metric("Revenue", money(row["revenue_micros"]), help=f"Tier: {escape_markdown
 d2.metric("LLM cost", money(row["cost_micros"]))
 d3.metric("Gross margin", pct(row["margin_pct"]), help=f"{money(row['margin_micros'])} · {row['status']}")
 d4.metric("Requests", f"{row['requests']:,}")
-d5.metric("Tokens", f"{row['tokens']:,}")
+d5.metric("Tokens", insights.tokens_text(row["tokens"]), help=f"{row['tokens']:,} tokens")  # as on Customer
 
 ledger = _data.ledger(version, start, end)
 by_feature = insights.customer_profile(ledger, customer_id=customer_id, by="feature")
 by_model = insights.customer_profile(ledger, customer_id=customer_id, by="model")
-profile_columns = {
-    "requests": "Requests",
-    "avg_requests": "Avg customer requests",
-    "tokens": "Tokens",
-    "avg_tokens": "Avg customer tokens",
-    "cost_micros": "LLM cost",
-    "avg_cost_micros": "Avg customer cost",
-    "cost_vs_average": "Cost vs average",
-}
-profile_formats: dict[str, Any] = {
-    "money": ["cost_micros", "avg_cost_micros"],
-    "counts": ["requests", "avg_requests", "tokens", "avg_tokens"],
-    "ratios": ["cost_vs_average"],
-}
 for tab, (by, label, profile) in zip(
     st.tabs(["By feature", "By model"]),
     [("feature", "Feature", by_feature), ("model", "Model", by_model)],
@@ -149,8 +121,8 @@ for tab, (by, label, profile) in zip(
             key=f"customers_drill_{by}",
             csv=app_actions.csv_text(profile),
             file_name=f"customer_{customer_id}_{by}_{start}_{end}.csv",
-            columns={by: label, **profile_columns},
-            **profile_formats,
+            columns={by: label, **_tables.PROFILE_LABELS},
+            **_tables.PROFILE_FORMATS,
         )
 
 plans = _data.plan_history(version, customer_id)

@@ -158,17 +158,9 @@ csvs = {
     "concentration": app_actions.csv_text(founder.concentration_frame(top)),
 }
 with st.expander("The numbers behind the charts"):
-    table_columns = {
-        "revenue_micros": "Revenue",
-        "cost_micros": "LLM cost",
-        "margin_micros": "Gross margin",
-        "margin_pct": "Margin %",
-        "cost_share": "LLM cost / revenue",
-    }
-    formats: _tables.Formats = {
-        "money": ["revenue_micros", "cost_micros", "margin_micros"],
-        "pct": ["margin_pct", "cost_share"],
-    }
+    # the margin measures in their usual order, margin named as investors say it; no status column
+    table_columns = {**_tables.MARGIN_LABELS, "margin_micros": "Gross margin", "cost_share": "LLM cost / revenue"}
+    formats: _tables.Formats = {"money": list(_tables.MARGIN_MONEY), "pct": ["margin_pct", "cost_share"]}
     _tables.show(
         view.tiers,
         key="investor_tiers",

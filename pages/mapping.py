@@ -32,23 +32,14 @@ names = pl.DataFrame(
     orient="row",
 )
 shown = unattributed.join(names, on=["provider", "value"], how="left").with_columns(pl.col("name").fill_null(""))
+unattributed_columns, unattributed_formats = _tables.unattributed_table(names=True)
 _tables.show(
     shown,
     key="mapping_unattributed",
     csv=app_actions.csv_text(unattributed, kind="unattributed"),
     file_name=f"unattributed_{start}_{end}.csv",
-    columns={
-        "provider": "Provider",
-        "dimension": "Dimension",
-        "value": "Key, project or user",
-        "name": "Name",
-        "cost_micros": "LLM cost",
-        "requests": "Requests",
-        "first_day": "First day",
-        "last_day": "Last day",
-    },
-    money=["cost_micros"],
-    counts=["requests"],
+    columns=unattributed_columns,
+    **unattributed_formats,
 )
 
 people = _data.customer_list(version)

@@ -61,25 +61,18 @@ if last is not None:
 st.altair_chart(
     _charts.margin_over_time(series, title=f"Revenue, LLM cost and gross margin by {grain}"), width="stretch"
 )
+series_columns, series_formats = _tables.margin_table(
+    {"period_start": "Period start"}, after_pct={"change_pts": "Change"}
+)
 _tables.show(
     series,
     key="over_time_table",
     csv=app_actions.csv_text(series, kind="over-time"),
     file_name=f"over-time_{grain}_{start}_{end}.csv",
-    columns={
-        "period_start": "Period start",
-        "revenue_micros": "Revenue",
-        "cost_micros": "LLM cost",
-        "margin_micros": "Margin",
-        "margin_pct": "Margin %",
-        "change_pts": "Change",
-        "status": "Status",
-    },
-    money=["revenue_micros", "cost_micros", "margin_micros"],
-    pct=["margin_pct"],
+    columns=series_columns,
     pts=["change_pts"],
-    status="status",
     height=320,
+    **series_formats,
 )
 st.caption("Change: margin % against the period before, in points.")
 
@@ -108,22 +101,13 @@ if split != "none":
         f"The six values with the most LLM cost; the rest are summed as {app_actions.ALL_OTHERS}. Margin % is "
         "drawn between −100% and +100% (the table and the tooltips have the exact value)."
     )
+    parts_columns, parts_formats = _tables.margin_table({"period_start": "Period start", "value": split.capitalize()})
     _tables.show(
         parts,
         key="over_time_split_table",
         csv=app_actions.csv_text(parts.rename({"value": split})),
         file_name=f"over-time_{grain}_by_{split}_{start}_{end}.csv",
-        columns={
-            "period_start": "Period start",
-            "value": split.capitalize(),
-            "revenue_micros": "Revenue",
-            "cost_micros": "LLM cost",
-            "margin_micros": "Margin",
-            "margin_pct": "Margin %",
-            "status": "Status",
-        },
-        money=["revenue_micros", "cost_micros", "margin_micros"],
-        pct=["margin_pct"],
-        status="status",
+        columns=parts_columns,
         height=360,
+        **parts_formats,
     )

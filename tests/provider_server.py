@@ -16,6 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
+# Keys of the shape each connector checks before calling; the server accepts any.
+ADMIN_KEYS = {
+    "OPENAI_ADMIN_KEY": "sk-admin-fixture-0000",
+    "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-fixture",
+    "OPENROUTER_MANAGEMENT_KEY": "sk-or-v1-fixture",
+}
 OPENROUTER_KEYS = {
     "11cf011b4bbd0d97e69af2cf9677bcdba4ed50d077a51704bcfe84355f8b46fd": "acme-prod",
     "99ced77b0dd8087bfc21f72091bd01db85fb255818d4a82612bfc975d28148fd": "globex-prod",

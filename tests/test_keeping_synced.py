@@ -11,14 +11,9 @@ from sqlalchemy import text
 from margin_core import freshness, schedule, sync
 from margin_core.errors import ConfigError
 from margin_core.store.db import make_engine
-from tests.provider_server import ProviderServer, provider_server
+from tests.provider_server import ADMIN_KEYS, ProviderServer, provider_server
 
 TODAY = date(2025, 9, 6)
-KEYS = {
-    "OPENAI_ADMIN_KEY": "sk-admin-fixture-0000",
-    "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-fixture",
-    "OPENROUTER_MANAGEMENT_KEY": "sk-or-v1-fixture",
-}
 
 
 @pytest.fixture
@@ -26,7 +21,7 @@ def server(monkeypatch: pytest.MonkeyPatch):
     for name in ("STRIPE_API_KEY", "OPENROUTER_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     with provider_server() as running:
-        for name, value in {**running.base_urls(), **KEYS}.items():
+        for name, value in {**running.base_urls(), **ADMIN_KEYS}.items():
             monkeypatch.setenv(name, value)
         yield running
 
@@ -75,7 +70,7 @@ def test_a_quiet_synced_window_counts_as_fresh(server: ProviderServer, engine) -
 def test_connected_but_never_synced_and_nothing_connected(server: ProviderServer, engine, monkeypatch) -> None:
     level, message = freshness.freshness_notice(freshness.source_freshness(engine, today=TODAY))
     assert level == "warning" and "OpenAI: connected but never synced" in message
-    for name in KEYS:
+    for name in ADMIN_KEYS:
         monkeypatch.delenv(name)
     assert freshness.freshness_notice(freshness.source_freshness(engine, today=TODAY))[0] == "none"
 

@@ -13,20 +13,15 @@ from margin_core import provider_usage, reports, sync
 from margin_core.store import repo
 from margin_core.store.db import make_engine
 from margin_core.workspace import load_workspace
-from tests.provider_server import ProviderServer, provider_server
+from tests.provider_server import ADMIN_KEYS, ProviderServer, provider_server
 
 TODAY = date(2025, 9, 6)
-KEYS = {
-    "OPENAI_ADMIN_KEY": "sk-admin-fixture-0000",
-    "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-fixture",
-    "OPENROUTER_MANAGEMENT_KEY": "sk-or-v1-fixture",
-}
 
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch):
     with provider_server() as running:
-        for name, value in {**running.base_urls(), **KEYS}.items():
+        for name, value in {**running.base_urls(), **ADMIN_KEYS}.items():
             monkeypatch.setenv(name, value)
         yield running
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from connectors.records import EventRecord
 from margin_core.sdk.usage import to_decimal
 from margin_core.sdk.validate import problem
+from margin_core.spool_path import default_spool_path
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -163,7 +164,6 @@ def replay_store_spool(engine: Engine) -> int:
     that has since ended are not left waiting for a later SDK process. A stat when there is nothing to do;
     a failure is logged and never stops the caller (the spool stays for the next try).
     """
-    from margin_core.sdk.tracker import default_spool_path
     from margin_core.store import events
 
     path = default_spool_path(engine.url.render_as_string(hide_password=False))

@@ -7,7 +7,6 @@ failure inside Margin is logged once and never reaches the caller.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import sys
 from collections.abc import Mapping
@@ -28,23 +27,10 @@ from margin_core.sdk.spool import Spool
 from margin_core.sdk.usage import NO_TOKENS, to_decimal, tokens_from_any, usage_cost
 from margin_core.sdk.validate import problem
 from margin_core.sdk.writer import BatchWriter
+from margin_core.spool_path import default_spool_path
 
 logger = logging.getLogger(__name__)
 _C = TypeVar("_C")
-
-
-def default_spool_path(database_url: str) -> Path:
-    """`<db file>-spool.jsonl` next to a SQLite file (like its -wal); else one per URL under data/."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    database = url.database or ""
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
-        path = Path(database)
-        return path.with_name(f"{path.name}-spool.jsonl")
-    # One spool per store: a spool replayed into another store would put events where they do not belong.
-    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
-    return settings.DATA_DIR / f"sdk-spool-{digest}.jsonl"
 
 
 def _utc(ts: datetime | None) -> datetime:

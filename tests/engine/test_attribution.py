@@ -3,63 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from margin_core import schemas
 from margin_core.engine.attribution import attribute
-
-DAY = date(2026, 3, 2)
-
-
-def usage(*rows: dict[str, Any]) -> pl.LazyFrame:
-    base = {
-        "day": DAY,
-        "provider": "openai",
-        "model": "gpt-4o",
-        "api_key_id": "",
-        "project_id": "",
-        "user_id": "",
-        "input_tokens": 0,
-        "cached_input_tokens": 0,
-        "cache_write_tokens": 0,
-        "cache_write_1h_tokens": 0,
-        "output_tokens": 0,
-        "requests": 0,
-        "cost_micros": 0,
-        "cost_source": "reported",
-        "source": "api",
-    }
-    return pl.DataFrame([{**base, "usage_id": i, **row} for i, row in enumerate(rows)], schema=schemas.USAGE).lazy()
-
-
-def events(*rows: dict[str, Any]) -> pl.LazyFrame:
-    base = {
-        "day": DAY,
-        "customer_id": "c1",
-        "feature": "chat",
-        "provider": "openai",
-        "model": "gpt-4o",
-        "api_key_id": "",
-        "metadata_json": "{}",
-        "has_cost": False,
-        "requests": 1,
-        "input_tokens": 0,
-        "cached_input_tokens": 0,
-        "cache_write_tokens": 0,
-        "cache_write_1h_tokens": 0,
-        "output_tokens": 0,
-        "cost_micros": 0,
-    }
-    return pl.DataFrame([{**base, **row} for row in rows], schema=schemas.EVENTS).lazy()
-
-
-def mappings(*rows: tuple[str, str, str, str]) -> pl.LazyFrame:
-    return pl.DataFrame(rows, schema=schemas.MAPPINGS, orient="row").lazy()
-
+from tests.engine._frames import events, mappings, usage
 
 NO_EVENTS = events().filter(pl.lit(False))
 NO_MAPPINGS = mappings()

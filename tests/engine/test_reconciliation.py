@@ -9,59 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from margin_core import schemas
 from margin_core.engine.attribution import attribute, coverage
 from margin_core.engine.ledger_sums import coverage_days, usage_cost_days, usage_days
 from margin_core.engine.reconciliation import coverage_by_key, reconcile
-
-USAGE_BASE = {
-    "day": date(2026, 3, 2),
-    "provider": "openai",
-    "model": "gpt-4o",
-    "api_key_id": "",
-    "project_id": "",
-    "user_id": "",
-    "input_tokens": 0,
-    "cached_input_tokens": 0,
-    "cache_write_tokens": 0,
-    "cache_write_1h_tokens": 0,
-    "output_tokens": 0,
-    "requests": 0,
-    "cost_micros": 0,
-    "cost_source": "reported",
-    "source": "api",
-}
-EVENT_BASE = {
-    "day": date(2026, 3, 2),
-    "customer_id": "x",
-    "feature": "chat",
-    "provider": "openai",
-    "model": "gpt-4o",
-    "api_key_id": "",
-    "metadata_json": "{}",
-    "has_cost": False,
-    "requests": 1,
-    "input_tokens": 0,
-    "cached_input_tokens": 0,
-    "cache_write_tokens": 0,
-    "cache_write_1h_tokens": 0,
-    "output_tokens": 0,
-    "cost_micros": 0,
-}
-
-
-def usage(*rows: dict[str, object]) -> pl.LazyFrame:
-    return pl.DataFrame(
-        [{**USAGE_BASE, "usage_id": i, **row} for i, row in enumerate(rows)], schema=schemas.USAGE
-    ).lazy()
-
-
-def events(*rows: dict[str, object]) -> pl.LazyFrame:
-    return pl.DataFrame([{**EVENT_BASE, **row} for row in rows], schema=schemas.EVENTS).lazy()
-
-
-def mappings(*rows: tuple[str, str, str, str]) -> pl.LazyFrame:
-    return pl.DataFrame(rows, schema=schemas.MAPPINGS, orient="row").lazy()
+from tests.engine._frames import events, mappings, usage
 
 
 def test_coverage_per_key_caps_each_row_at_its_own_tokens() -> None:

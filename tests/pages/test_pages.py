@@ -205,6 +205,9 @@ def test_customer_drill_down_compares_with_the_average(store: str) -> None:
     features = next(d.value for d in at.dataframe if "Feature" in d.value.columns)
     assert set(features["Feature"]) == {"chat", "summarize", "search"}
     assert "Avg customer cost" in features.columns
+    table = at.dataframe[0].value
+    tokens = int(table.loc[table["Customer id"] == "globex", "Tokens"].iloc[0])
+    assert _metric(at, "Tokens") == insights.tokens_text(tokens)  # compact, as on the Customer page
 
 
 # --- margin over time ----------------------------------------------------------------------------------

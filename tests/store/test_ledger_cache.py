@@ -333,40 +333,21 @@ def test_two_processes_rebuilding_at_once_agree(tmp_path: Path) -> None:
     assert again.stdout == outputs[0][0]
 
 
-def test_postgres_keeps_the_same_cache_locally(tmp_path: Path) -> None:
-    import uuid
-
-    from sqlalchemy import text
-
-    from tests.conftest import pg_url
-
-    url = pg_url()
-    if url is None:
-        pytest.skip("no PostgreSQL server (make test starts one)")
-    schema = f"t_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = make_engine(f"{url}?options=-csearch_path%3D{schema}")
-    try:
-        ingest_frame(engine, _events(0, 120))
-        with engine.begin() as connection:
-            for offset in range(DAYS):
-                repo.upsert_usage(connection, _usage(START + timedelta(days=offset), key="key_1", cost=3_000_000))
-            repo.bump_version(connection)
-        _all_reports(load_workspace(engine))
-        folder = load_workspace(engine).days.folder
-        assert folder is not None and len(list(folder.glob("*.parquet"))) == DAYS
-        ledger_cache.forget()
-        ledger_cache.stats.recomputed.clear()
-        touched = START + timedelta(days=4)
-        ingest_frame(engine, _events(9_000, 10, day=touched))
-        ingest_frame(engine, _events(9_500, 10, day=touched))  # twice: the day's version moves each time
-        after = _all_reports(load_workspace(engine))
-        assert ledger_cache.stats.recomputed == [touched]
-        _assert_same(after, _from_scratch(engine))
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+def test_postgres_keeps_the_same_cache_locally(pg_engine: Engine) -> None:
+    engine = pg_engine
+    ingest_frame(engine, _events(0, 120))
+    with engine.begin() as connection:
+        for offset in range(DAYS):
+            repo.upsert_usage(connection, _usage(START + timedelta(days=offset), key="key_1", cost=3_000_000))
+        repo.bump_version(connection)
+    _all_reports(load_workspace(engine))
+    folder = load_workspace(engine).days.folder
+    assert folder is not None and len(list(folder.glob("*.parquet"))) == DAYS
+    ledger_cache.forget()
+    ledger_cache.stats.recomputed.clear()
+    touched = START + timedelta(days=4)
+    ingest_frame(engine, _events(9_000, 10, day=touched))
+    ingest_frame(engine, _events(9_500, 10, day=touched))  # twice: the day's version moves each time
+    after = _all_reports(load_workspace(engine))
+    assert ledger_cache.stats.recomputed == [touched]
+    _assert_same(after, _from_scratch(engine))

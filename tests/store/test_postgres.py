@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import polars as pl
-import pytest
-from sqlalchemy import text
 
 from connectors.records import EventRecord
 from margin_core import reports
 from margin_core.store import repo
-from margin_core.store.db import make_engine
 from margin_core.store.events import ingest_events
 from margin_core.workspace import load_workspace
-from tests.conftest import pg_url
-
-
-@pytest.fixture
-def pg_engine():
-    url = pg_url()
-    if url is None:
-        pytest.skip("no PostgreSQL server (make test starts one)")
-    schema = f"t_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = make_engine(f"{url}?options=-csearch_path%3D{schema}")
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def test_events_and_usage_round_trip_on_postgres(pg_engine) -> None:
