@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
+from typing import Protocol
 
 import polars as pl
 from sqlalchemy import Connection, Engine
@@ -33,6 +34,21 @@ SUMMED = (
     "latency_ms_sum",
 )
 _MICRO = Decimal("0.000001")
+
+
+class _Cursor(Protocol):
+    """The DB-API cursor of either driver (sqlite3, psycopg), as ingest uses it."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, parameters: Sequence[object] = ..., /) -> object: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[object]], /) -> object: ...
+
+    def fetchall(self) -> list[tuple[object, ...]]: ...
+
+
 # The columns of a batch as `events_frame` builds it and `ingest_frame` takes it.
 BATCH_COLUMNS = ("event_key", *ROLLUP_KEY, *SUMMED[1:])
 
@@ -113,23 +129,10 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     batch = batch.unique("event_key", keep="first", maintain_order=True)
     raw = connection.connection.driver_connection
     assert raw is not None
-    param = "?" if connection.dialect.name == "sqlite" else "%s"
+    sqlite = connection.dialect.name == "sqlite"
     cursor = raw.cursor()
     try:
-        # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
-        # with no key list in the SQL text and no second pass from Python.
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
-        cursor.execute("DELETE FROM batch_key")
-        cursor.executemany(
-            f"INSERT INTO batch_key (event_key) VALUES ({param})", [(k,) for k in batch["event_key"].sort().to_list()]
-        )
-        # `WHERE true`: SQLite's parser needs it between an INSERT's SELECT and its ON CONFLICT.
-        cursor.execute(
-            "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
-            "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
-        )
-        new = [row[0] for row in cursor.fetchall()]
-        fresh = batch if len(new) == batch.height else batch.filter(pl.col("event_key").is_in(new))
+        fresh = _record_new_sqlite(cursor, batch) if sqlite else _record_new(cursor, batch)
         if fresh.is_empty():
             return 0
         rolled = (
@@ -138,14 +141,81 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
             .agg(pl.col(name).sum() for name in SUMMED)
             .sort(ROLLUP_KEY)  # upserts in key order touch each B-tree page once
         )
-        columns = (*ROLLUP_KEY, *SUMMED)
-        updates = ", ".join(f"{c} = event_rollup.{c} + excluded.{c}" for c in SUMMED)
-        cursor.executemany(
-            f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({', '.join([param] * len(columns))}) "
-            f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
-            rolled.select(columns).with_columns(pl.col("day").cast(pl.String)).rows(),  # ISO text: no per-row adapter
-        )
+        _upsert_rollup(cursor, rolled, param="?" if sqlite else "%s")
         touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
         return fresh.height
     finally:
         cursor.close()
+
+
+def _record_new_sqlite(cursor: _Cursor, batch: pl.DataFrame) -> pl.DataFrame:
+    """Record the batch's keys in `event_seen` and return its events not seen before (SQLite).
+
+    The keys travel as one JSON array that SQLite unpacks itself (`json_each`), in key order, with no
+    Python object per key. The usual case, every key new, is one statement: inside a savepoint, the
+    count of rows it inserted says so. Otherwise the savepoint is rolled back and the same insert
+    returns the new keys. The caller holds the write lock (`BEGIN IMMEDIATE`): nobody writes in between.
+    """
+    keys = _json_array(batch["event_key"].sort())
+    insert = (  # `WHERE true`: SQLite's parser needs it between an INSERT's SELECT and its ON CONFLICT.
+        "INSERT INTO event_seen (event_key) SELECT value FROM json_each(?) WHERE true "
+        "ON CONFLICT (event_key) DO NOTHING"
+    )
+    cursor.execute("SAVEPOINT ingest_keys")
+    cursor.execute(insert, (keys,))
+    if cursor.rowcount == batch.height:
+        cursor.execute("RELEASE ingest_keys")
+        return batch
+    cursor.execute("ROLLBACK TO ingest_keys")
+    cursor.execute("RELEASE ingest_keys")
+    cursor.execute(f"{insert} RETURNING event_key", (keys,))
+    new = pl.Series("event_key", [row[0] for row in cursor.fetchall()], dtype=pl.Int64)
+    return batch.filter(pl.col("event_key").is_in(new))
+
+
+def _json_array(keys: pl.Series) -> str:
+    return f"[{keys.cast(pl.String).str.join(',').item()}]"
+
+
+def _record_new(cursor: _Cursor, batch: pl.DataFrame) -> pl.DataFrame:
+    """Record the batch's keys in `event_seen` and return its events not seen before (PostgreSQL)."""
+    # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
+    # with no key list in the SQL text and no second pass from Python.
+    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
+    cursor.execute("DELETE FROM batch_key")
+    cursor.executemany(
+        "INSERT INTO batch_key (event_key) VALUES (%s)", [(k,) for k in batch["event_key"].sort().to_list()]
+    )
+    cursor.execute(
+        "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
+        "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
+    )
+    new = [row[0] for row in cursor.fetchall()]
+    return batch if len(new) == batch.height else batch.filter(pl.col("event_key").is_in(new))
+
+
+def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None:
+    """Add the rolled-up rows to `event_rollup`, one parameter list per row built column-wise.
+
+    A sum that is zero on every row of the batch (the 1-hour cache writes and latencies of a CSV import)
+    is written as a literal and left out of the update: the same rows, fewer parameters to bind.
+    """
+    zero = _all_zero(rolled)  # never `requests`: every row counts one request or more
+    bound = [c for c in (*ROLLUP_KEY, *SUMMED) if c not in zero]
+    columns = (*ROLLUP_KEY, *SUMMED)
+    values = ", ".join("0" if c in zero else param for c in columns)
+    updates = ", ".join(f"{c} = event_rollup.{c} + excluded.{c}" for c in SUMMED if c not in zero)
+    lists = [
+        (rolled[c].cast(pl.String) if c == "day" else rolled[c]).to_list()  # ISO text: no per-row date adapter
+        for c in bound
+    ]
+    cursor.executemany(
+        f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({values}) "
+        f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
+        zip(*lists, strict=True),
+    )
+
+
+def _all_zero(rolled: pl.DataFrame) -> set[str]:
+    flags = rolled.select((pl.col(name) == 0).all() for name in SUMMED).row(0)
+    return {name for name, flag in zip(SUMMED, flags, strict=True) if flag}
