@@ -26,6 +26,8 @@ _MAX_FIELD = 10_000
 _MAX_COUNT_DIGITS = 18  # below 2^63 for sure; a longer count goes to the exact parser
 # What both parsers read alike: a date (checked by polars), a valid time, an optional Z or valid offset.
 _TS = r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
+# quotes, NUL, lines that end otherwise, polars' separator below, and what `str.strip` removes but polars keeps
+_MARKS = (b'"', b"\x00", b"\r", b"\x01", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
 _PRINTABLE = r"^[\x20-\x7e]*$"  # ASCII without controls: no escapes to decide
 _COST = r"^(\d{1,11}(\.\d{1,18})?|\.\d{1,18})$"  # non-negative, below 10^11 USD: inside every bound
 
@@ -37,34 +39,34 @@ def parse_events_file(path: Path) -> pl.DataFrame | None:
     except OSError:
         return None
     raw = raw.removeprefix(b"\xef\xbb\xbf")
-    if any(mark in raw for mark in (b'"', b"\x00", b"\r", b"\x01")):
-        return None  # quoting, NUL bytes, other line ends: the exact parser's cases
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    if any(mark in raw for mark in _MARKS):
+        return None  # quoting, NUL bytes, other line ends, what Python strips and polars keeps: the exact parser's
+    ascii_only = raw.isascii()
+    if not ascii_only:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     first = raw.split(b"\n", 1)[0].decode()
     header = [h.strip() for h in next(csv.reader(io.StringIO(first)))] if first.strip() else []
     try:
         imports._check_header("events", header, str(path))
     except Exception:
         return None
-    # polars' CSV reader twice: whole lines (each line's field count) and the fields themselves
-    lines = pl.read_csv(
-        raw, has_header=False, separator="\x01", quote_char=None, infer_schema=False, new_columns=["line"]
-    ).slice(1)
-    blank = pl.col("line").is_null() | (pl.col("line").str.replace_all(",", "", literal=True).str.strip_chars() == "")
-    wrong = (~blank & (pl.col("line").str.count_matches(",", literal=True) != len(header) - 1)).any()
-    if lines.select(wrong).item():
+    try:
+        fields = pl.read_csv(raw, infer_schema=False, quote_char=None, new_columns=header)
+    except pl.exceptions.PolarsError:
+        return None  # a line with more fields than the header: the exact parser names it
+    # No line has more fields (polars says so above): if the commas add up, every line has them all.
+    if raw.count(b",") != (len(header) - 1) * (fields.height + 1) and _short_line(raw, len(header)):
         return None
-    del lines
-    fields = pl.read_csv(raw, infer_schema=False, quote_char=None, new_columns=header)
-    del raw
     if fields.select(pl.any_horizontal(pl.all().str.len_bytes() > _MAX_FIELD).any()).item():
         return None  # bytes bound chars: a long field (even a blank row's) goes to the exact parser
-    # every value stripped once, as the row parser strips each field; then the blank rows go
-    fields = fields.select(pl.all().fill_null("").str.strip_chars())
-    fields = fields.filter(pl.any_horizontal(pl.all() != ""))
+    # every value stripped, as the row parser strips each field (nothing to strip in ASCII without blanks)
+    spaced = not ascii_only or any(blank in raw for blank in (b" ", b"\t", b"\x0b", b"\x0c"))
+    del raw
+    fields = fields.select(pl.all().fill_null("").str.strip_chars() if spaced else pl.all().fill_null(""))
+    fields = fields.filter(pl.any_horizontal(pl.all() != ""))  # blank rows are skipped
     if fields.is_empty():
         return pl.DataFrame(schema=_batch_schema())
     if not fields.select(pl.col("event_id").str.contains(_PRINTABLE).all()).item():
@@ -74,6 +76,16 @@ def parse_events_file(path: Path) -> pl.DataFrame | None:
         keys = pool.submit(_event_keys, fields["event_id"])
         batch = _typed(fields, header)
         return None if batch is None else batch.with_columns(keys.result()).select(BATCH_COLUMNS)
+
+
+def _short_line(raw: bytes, width: int) -> bool:
+    """Whether a line that is not blank (commas and blanks only) has fewer fields than the header."""
+    lines = pl.read_csv(
+        raw, has_header=False, separator="\x01", quote_char=None, infer_schema=False, new_columns=["line"]
+    ).slice(1)
+    short = lines.filter(pl.col("line").str.count_matches(",", literal=True) != width - 1)
+    blank = pl.col("line").is_null() | (pl.col("line").str.replace_all(",", "", literal=True).str.strip_chars() == "")
+    return not short.select(blank.all()).item()
 
 
 def _typed(fields: pl.DataFrame, header: list[str]) -> pl.DataFrame | None:

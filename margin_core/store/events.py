@@ -126,21 +126,19 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
 
 def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     """`ingest_frame` inside the caller's transaction (an import writes its batches in one); no version bump."""
-    batch = batch.unique("event_key", keep="first", maintain_order=True)
+    keys = batch["event_key"].sort()
+    if (keys.slice(1) == keys.slice(0, keys.len() - 1)).any():  # an id repeated in the batch: the first counts
+        batch = batch.filter(pl.col("event_key").is_first_distinct())
+        keys = batch["event_key"].sort()
     raw = connection.connection.driver_connection
     assert raw is not None
     sqlite = connection.dialect.name == "sqlite"
     cursor = raw.cursor()
     try:
-        fresh = _record_new_sqlite(cursor, batch) if sqlite else _record_new(cursor, batch)
+        fresh = _record_new_sqlite(cursor, batch, keys) if sqlite else _record_new(cursor, batch, keys)
         if fresh.is_empty():
             return 0
-        rolled = (
-            fresh.with_columns(pl.lit(1, pl.Int64).alias("requests"))
-            .group_by(ROLLUP_KEY)
-            .agg(pl.col(name).sum() for name in SUMMED)
-            .sort(ROLLUP_KEY)  # upserts in key order touch each B-tree page once
-        )
+        rolled = _roll_up(fresh)
         _upsert_rollup(cursor, rolled, param="?" if sqlite else "%s")
         touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
         return fresh.height
@@ -148,7 +146,23 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
         cursor.close()
 
 
-def _record_new_sqlite(cursor: _Cursor, batch: pl.DataFrame) -> pl.DataFrame:
+def _roll_up(fresh: pl.DataFrame) -> pl.DataFrame:
+    """One row per rollup key with its sums, in key order (upserts in key order touch each B-tree page once).
+
+    The text keys are grouped and sorted as enums whose categories are their sorted values: integer work,
+    the order of the text itself.
+    """
+    text = [name for name in ROLLUP_KEY if fresh.schema[name] == pl.String]
+    return (
+        fresh.with_columns(pl.col(name).cast(pl.Enum(fresh[name].unique().sort())) for name in text)
+        .with_columns(pl.lit(1, pl.Int64).alias("requests"))
+        .group_by(ROLLUP_KEY)
+        .agg(pl.col(name).sum() for name in SUMMED)
+        .sort(ROLLUP_KEY)
+    )
+
+
+def _record_new_sqlite(cursor: _Cursor, batch: pl.DataFrame, keys: pl.Series) -> pl.DataFrame:
     """Record the batch's keys in `event_seen` and return its events not seen before (SQLite).
 
     The keys travel as one JSON array that SQLite unpacks itself (`json_each`), in key order, with no
@@ -156,19 +170,19 @@ def _record_new_sqlite(cursor: _Cursor, batch: pl.DataFrame) -> pl.DataFrame:
     count of rows it inserted says so. Otherwise the savepoint is rolled back and the same insert
     returns the new keys. The caller holds the write lock (`BEGIN IMMEDIATE`): nobody writes in between.
     """
-    keys = _json_array(batch["event_key"].sort())
+    keys_json = _json_array(keys)
     insert = (  # `WHERE true`: SQLite's parser needs it between an INSERT's SELECT and its ON CONFLICT.
         "INSERT INTO event_seen (event_key) SELECT value FROM json_each(?) WHERE true "
         "ON CONFLICT (event_key) DO NOTHING"
     )
     cursor.execute("SAVEPOINT ingest_keys")
-    cursor.execute(insert, (keys,))
+    cursor.execute(insert, (keys_json,))
     if cursor.rowcount == batch.height:
         cursor.execute("RELEASE ingest_keys")
         return batch
     cursor.execute("ROLLBACK TO ingest_keys")
     cursor.execute("RELEASE ingest_keys")
-    cursor.execute(f"{insert} RETURNING event_key", (keys,))
+    cursor.execute(f"{insert} RETURNING event_key", (keys_json,))
     new = pl.Series("event_key", [row[0] for row in cursor.fetchall()], dtype=pl.Int64)
     return batch.filter(pl.col("event_key").is_in(new))
 
@@ -177,7 +191,7 @@ def _json_array(keys: pl.Series) -> str:
     return f"[{keys.cast(pl.String).str.join(',').item()}]"
 
 
-def _record_new(cursor: _Cursor, batch: pl.DataFrame) -> pl.DataFrame:
+def _record_new(cursor: _Cursor, batch: pl.DataFrame, keys: pl.Series) -> pl.DataFrame:
     """Record the batch's keys in `event_seen` and return its events not seen before (PostgreSQL)."""
     # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
     # with no key list in the SQL text and no second pass from Python.
@@ -205,15 +219,25 @@ def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None
     columns = (*ROLLUP_KEY, *SUMMED)
     values = ", ".join("0" if c in zero else param for c in columns)
     updates = ", ".join(f"{c} = event_rollup.{c} + excluded.{c}" for c in SUMMED if c not in zero)
-    lists = [
-        (rolled[c].cast(pl.String) if c == "day" else rolled[c]).to_list()  # ISO text: no per-row date adapter
-        for c in bound
-    ]
+    lists = [_python_values(rolled[c]) for c in bound]
     cursor.executemany(
         f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({values}) "
         f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
         zip(*lists, strict=True),
     )
+
+
+def _python_values(column: pl.Series) -> list[object]:
+    """The column's values for the driver; the few distinct texts of a key (and days, as ISO text: no
+    per-row date adapter) are built once and shared by every row that has them."""
+    if column.dtype == pl.Date:
+        distinct = column.unique()
+        names = dict(zip(distinct.to_physical().to_list(), distinct.cast(pl.String).to_list(), strict=True))
+        return [names[day] for day in column.to_physical().to_list()]
+    if isinstance(column.dtype, pl.Enum):
+        texts = column.dtype.categories.to_list()
+        return [texts[code] for code in column.to_physical().to_list()]
+    return column.to_list()
 
 
 def _all_zero(rolled: pl.DataFrame) -> set[str]:
