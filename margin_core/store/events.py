@@ -183,7 +183,7 @@ def _record_new_sqlite(cursor: _Cursor, batch: pl.DataFrame, keys: pl.Series) ->
     cursor.execute("ROLLBACK TO ingest_keys")
     cursor.execute("RELEASE ingest_keys")
     cursor.execute(f"{insert} RETURNING event_key", (keys_json,))
-    new = pl.Series("event_key", [row[0] for row in cursor.fetchall()], dtype=pl.Int64)
+    new = [row[0] for row in cursor.fetchall()]
     return batch.filter(pl.col("event_key").is_in(new))
 
 
