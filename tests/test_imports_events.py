@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
 from margin_core import imports, ingest
 from margin_core.errors import ImportFileError
 from margin_core.imports_events import parse_events_file
 from margin_core.store.db import make_engine
-from margin_core.store.events import BATCH_COLUMNS, events_frame, usd_to_micros
+from margin_core.store.events import BATCH_COLUMNS, ROLLUP_KEY, events_frame, usd_to_micros
 
 HEADER = (
     "event_id,ts,customer_id,feature,provider,model,api_key_id,input_tokens,cached_input_tokens,"
@@ -122,7 +124,7 @@ MIXED = [
 ]
 
 
-def _store_state(engine) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _store_state(engine: Engine) -> dict[str, Any]:
     with engine.connect() as connection:
         rollup = connection.exec_driver_sql("SELECT * FROM event_rollup ORDER BY id").all()
         seen = connection.exec_driver_sql("SELECT event_key FROM event_seen ORDER BY event_key").all()
@@ -131,7 +133,7 @@ def _store_state(engine) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return {"rollup": rollup, "seen": seen, "days": days, "version": version}
 
 
-def _seeded(path: Path):  # type: ignore[no-untyped-def]
+def _seeded(path: Path) -> Engine:
     """A store that has seen `seen_1` already (from another file, another day)."""
     engine = make_engine(f"sqlite:///{path}")
     seed = path.parent / f"{path.stem}-seed.csv"
@@ -150,14 +152,13 @@ def test_the_columnar_import_stores_what_the_row_parser_import_stores(tmp_path: 
     assert got == expected
     # and both are the sums of the parsed rows themselves: first of each id, none already seen, per key
     rows = imports.parse_file("events", path).rows
-    sums: dict[tuple[object, ...], list[int]] = {}
+    sums: dict[tuple[Any, ...], list[int]] = {}
     ids = {"seen_1"}
     for row in events_frame(rows).with_columns(pl.Series("id", [r.event_id for r in rows])).iter_rows(named=True):
         if row["id"] in ids:
             continue
         ids.add(row["id"])
-        key = (row["day"].isoformat(), row["customer_id"], row["feature"], row["provider"], row["model"])
-        key += (row["api_key_id"], row["metadata_json"], row["has_cost"])
+        key = (row["day"].isoformat(), *(row[name] for name in ROLLUP_KEY[1:]))
         total = sums.setdefault(key, [0] * 4)
         for i, name in enumerate(("input_tokens", "output_tokens", "cost_micros")):
             total[i] += row[name]
@@ -171,7 +172,7 @@ def test_the_columnar_import_stores_what_the_row_parser_import_stores(tmp_path: 
             )
         }
     assert stored == {key: tuple(total) for key, total in sums.items()}
-    assert [d[0] for d in got["days"]] == ["2026-02-27", "2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]  # type: ignore[union-attr]
+    assert [d[0] for d in got["days"]] == ["2026-02-27", "2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
     # the same file again adds nothing (and, as before, the columnar path then leaves the version alone)
     assert ingest.import_file(fast, "events", path) == 0
     assert _store_state(fast) == got
