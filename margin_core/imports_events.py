@@ -10,6 +10,7 @@ the row-by-row parser, which accepts the file or names the first bad line exactl
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 from concurrent.futures import ThreadPoolExecutor
@@ -175,8 +176,8 @@ def _json_string(value: pl.Expr) -> pl.Expr:
 
 def _event_keys(ids: pl.Series) -> pl.Series:
     """`event_key` of each event_id, as `events.event_key` computes it (blake2b, 8 bytes, big-endian, signed)."""
-    digest = hashlib.blake2b
-    digests = pl.Series("event_key", [digest(i, digest_size=8).digest() for i in ids.cast(pl.Binary).to_list()])
+    digest = functools.partial(hashlib.blake2b, digest_size=8)
+    digests = pl.Series("event_key", [digest(i).digest() for i in ids.cast(pl.Binary).to_list()])
     return digests.bin.reinterpret(dtype=pl.Int64, endianness="big")
 
 

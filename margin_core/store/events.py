@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
@@ -34,6 +35,7 @@ SUMMED = (
     "latency_ms_sum",
 )
 _MICRO = Decimal("0.000001")
+_UPSERT_ROWS = 100_000
 
 
 class _Cursor(Protocol):
@@ -126,6 +128,8 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
 
 def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     """`ingest_frame` inside the caller's transaction (an import writes its batches in one); no version bump."""
+    if batch.is_empty():
+        return 0
     keys = batch["event_key"].sort()
     if (keys.slice(1) == keys.slice(0, keys.len() - 1)).any():  # an id repeated in the batch: the first counts
         batch = batch.filter(pl.col("event_key").is_first_distinct())
@@ -135,10 +139,15 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     sqlite = connection.dialect.name == "sqlite"
     cursor = raw.cursor()
     try:
-        fresh = _record_new_sqlite(cursor, batch, keys) if sqlite else _record_new(cursor, batch, keys)
+        # The usual batch is all new: polars rolls it up in a thread while the store records its keys.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            speculative = pool.submit(_roll_up, batch)
+            fresh = _record_new_sqlite(cursor, batch, keys) if sqlite else _record_new(cursor, batch, keys)
+            rolled = speculative.result()
         if fresh.is_empty():
             return 0
-        rolled = _roll_up(fresh)
+        if fresh.height != batch.height:
+            rolled = _roll_up(fresh)
         _upsert_rollup(cursor, rolled, param="?" if sqlite else "%s")
         touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
         return fresh.height
@@ -219,12 +228,13 @@ def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None
     columns = (*ROLLUP_KEY, *SUMMED)
     values = ", ".join("0" if c in zero else param for c in columns)
     updates = ", ".join(f"{c} = event_rollup.{c} + excluded.{c}" for c in SUMMED if c not in zero)
-    lists = [_python_values(rolled[c]) for c in bound]
-    cursor.executemany(
+    sql = (
         f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({values}) "
-        f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
-        zip(*lists, strict=True),
+        f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}"
     )
+    for start in range(0, rolled.height, _UPSERT_ROWS):  # the driver's Python values a slice at a time
+        part = rolled.slice(start, _UPSERT_ROWS)
+        cursor.executemany(sql, zip(*(_python_values(part[c]) for c in bound), strict=True))
 
 
 def _python_values(column: pl.Series) -> list[object]:
