@@ -137,6 +137,7 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     raw = connection.connection.driver_connection
     assert raw is not None
     sqlite = connection.dialect.name == "sqlite"
+    begin_write(connection)  # SQLite: the savepoint below must sit inside the caller's transaction, never start one
     cursor = raw.cursor()
     try:
         # The usual batch is all new: polars rolls it up in a thread while the store records its keys.
