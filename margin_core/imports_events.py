@@ -13,14 +13,13 @@ import csv
 import functools
 import hashlib
 import io
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
 
 from connectors.records import PROVIDERS
 from margin_core import imports
-from margin_core.store.events import BATCH_COLUMNS
+from margin_core.store.events import BATCH_COLUMNS, beside
 
 COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 _MAX_FIELD = 10_000
@@ -73,10 +72,10 @@ def parse_events_file(path: Path) -> pl.DataFrame | None:
     if not fields.select(pl.col("event_id").str.contains(_PRINTABLE).all()).item():
         return None  # non-ASCII ids: the exact parser decides
     # the ids' keys in a thread (blake2b in Python) while polars types the rest without holding the GIL
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        keys = pool.submit(_event_keys, fields["event_id"])
-        batch = _typed(fields, header)
-        return None if batch is None else batch.with_columns(keys.result()).select(BATCH_COLUMNS)
+    ids = fields["event_id"]
+    keys = beside(lambda: _event_keys(ids))
+    batch = _typed(fields, header)
+    return None if batch is None else batch.with_columns(keys()).select(BATCH_COLUMNS)
 
 
 def _short_line(raw: bytes, width: int) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import polars as pl
 from sqlalchemy import Connection, Engine
@@ -36,6 +36,8 @@ SUMMED = (
 )
 _MICRO = Decimal("0.000001")
 _UPSERT_ROWS = 100_000
+_BESIDE_ROWS = 100_000  # a thread is worth it for an import's batch, not for an SDK's few events
+_T = TypeVar("_T")
 
 
 class _Cursor(Protocol):
@@ -140,11 +142,10 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     begin_write(connection)  # SQLite: the savepoint below must sit inside the caller's transaction, never start one
     cursor = raw.cursor()
     try:
-        # The usual batch is all new: polars rolls it up in a thread while the store records its keys.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            speculative = pool.submit(_roll_up, batch)
-            fresh = _record_new_sqlite(cursor, batch, keys) if sqlite else _record_new(cursor, batch, keys)
-            rolled = speculative.result()
+        # The usual batch is all new: polars rolls it up beside while the store records its keys.
+        rolled_up = beside(lambda: _roll_up(batch), threaded=batch.height >= _BESIDE_ROWS)
+        fresh = _record_new_sqlite(cursor, batch, keys) if sqlite else _record_new(cursor, batch, keys)
+        rolled = rolled_up()
         if fresh.is_empty():
             return 0
         if fresh.height != batch.height:
@@ -154,6 +155,40 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
         return fresh.height
     finally:
         cursor.close()
+
+
+def beside(work: Callable[[], _T], *, threaded: bool = True) -> Callable[[], _T]:
+    """Start `work` in a thread and return the call that waits for its result (or raises its error).
+
+    Inline when `threaded` is false or no thread may start (the SDK flushes its last batch at interpreter
+    exit, when new threads are refused): the same result either way, only later.
+    """
+    if threaded:
+        outcome: list[_T] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(work())
+            except BaseException as exc:  # handed to the caller as it is
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="margin-beside", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            pass  # at interpreter shutdown: do it here
+        else:
+
+            def result() -> _T:
+                thread.join()
+                if failure:
+                    raise failure[0]
+                return outcome[0]
+
+            return result
+    done = work()
+    return lambda: done
 
 
 def _roll_up(fresh: pl.DataFrame) -> pl.DataFrame:
