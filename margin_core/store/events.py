@@ -142,21 +142,22 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     assert raw is not None
     sqlite = connection.dialect.name == "sqlite"
     begin_write(connection)  # SQLite: the savepoint below must sit inside the caller's transaction, never start one
-    cursor = raw.cursor()
-    try:
-        # The usual batch is all new: polars rolls it up beside while the store records its keys.
-        rolled_up = beside(lambda: _roll_up(batch), threaded=batch.height >= _BESIDE_ROWS)
-        fresh = _record_new_sqlite(cursor, batch, keys) if sqlite else _record_new(cursor, batch, keys)
-        rolled = rolled_up()
-        if fresh.is_empty():
-            return 0
-        if fresh.height != batch.height:
-            rolled = _roll_up(fresh)
-        _upsert_rollup(cursor, rolled, param="?" if sqlite else "%s")
-        touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
-        return fresh.height
-    finally:
-        cursor.close()
+    with _collector_paused():  # the parameter tuples are new containers: no cyclic collection meanwhile
+        cursor = raw.cursor()
+        try:
+            # The usual batch is all new: polars rolls it up beside while the store records its keys.
+            rolled_up = beside(lambda: _roll_up(batch), threaded=batch.height >= _BESIDE_ROWS)
+            fresh = _record_new_sqlite(cursor, batch, keys) if sqlite else _record_new(cursor, batch, keys)
+            rolled = rolled_up()
+            if fresh.is_empty():
+                return 0
+            if fresh.height != batch.height:
+                rolled = _roll_up(fresh)
+            _upsert_rollup(cursor, rolled, param="?" if sqlite else "%s")
+            touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
+            return fresh.height
+        finally:
+            cursor.close()
 
 
 def beside(work: Callable[[], _T], *, threaded: bool = True) -> Callable[[], _T]:
@@ -270,17 +271,16 @@ def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None
         f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({values}) "
         f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}"
     )
-    with _collector_paused():
-        for start in range(0, rolled.height, _UPSERT_ROWS):  # the driver's Python values a slice at a time
-            part = rolled.slice(start, _UPSERT_ROWS)
-            cursor.executemany(sql, zip(*(_python_values(part[c]) for c in bound), strict=True))
+    for start in range(0, rolled.height, _UPSERT_ROWS):  # the driver's Python values a slice at a time
+        part = rolled.slice(start, _UPSERT_ROWS)
+        cursor.executemany(sql, zip(*(_python_values(part[c]) for c in bound), strict=True))
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for a bulk bind: each row's parameter tuple is a new container,
-    so it would run a collection every few hundred rows (seconds over an import) and find no cycle; the
-    tuples are freed by reference counting as before. Back on as it was, whatever happens."""
+    """Python's cyclic garbage collector off for a bulk write: each row's parameter tuple (and each fetched
+    row) is a new container, so it would run a collection every few hundred rows (seconds over an import)
+    and find no cycle; the tuples are freed by reference counting as before. Back on as it was, always."""
     enabled = gc.isenabled()
     gc.disable()
     try:
