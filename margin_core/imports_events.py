@@ -10,6 +10,8 @@ the row-by-row parser, which accepts the file or names the first bad line exactl
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 from pathlib import Path
 
@@ -17,13 +19,16 @@ import polars as pl
 
 from connectors.records import PROVIDERS
 from margin_core import imports
-from margin_core.store.events import BATCH_COLUMNS
+from margin_core.store.events import BATCH_COLUMNS, beside
 
 COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 _MAX_FIELD = 10_000
 _MAX_COUNT_DIGITS = 18  # below 2^63 for sure; a longer count goes to the exact parser
 # What both parsers read alike: a date (checked by polars), a valid time, an optional Z or valid offset.
 _TS = r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
+# quotes, NUL, lines that end otherwise, polars' separator below, and what `str.strip` removes but polars keeps
+_MARKS = (b'"', b"\x00", b"\r", b"\x01", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+_PRINTABLE = r"^[\x20-\x7e]*$"  # ASCII without controls: no escapes to decide
 _COST = r"^(\d{1,11}(\.\d{1,18})?|\.\d{1,18})$"  # non-negative, below 10^11 USD: inside every bound
 
 
@@ -34,71 +39,93 @@ def parse_events_file(path: Path) -> pl.DataFrame | None:
     except OSError:
         return None
     raw = raw.removeprefix(b"\xef\xbb\xbf")
-    if any(mark in raw for mark in (b'"', b"\x00", b"\r", b"\x01")):
-        return None  # quoting, NUL bytes, other line ends: the exact parser's cases
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    if any(mark in raw for mark in _MARKS):
+        return None  # quoting, NUL bytes, other line ends, what Python strips and polars keeps: the exact parser's
+    ascii_only = raw.isascii()
+    if not ascii_only:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     first = raw.split(b"\n", 1)[0].decode()
     header = [h.strip() for h in next(csv.reader(io.StringIO(first)))] if first.strip() else []
     try:
         imports._check_header("events", header, str(path))
     except Exception:
         return None
-    # polars' CSV reader twice: whole lines (each line's field count) and the fields themselves
+    try:
+        fields = pl.read_csv(raw, infer_schema=False, quote_char=None, new_columns=header)
+    except pl.exceptions.PolarsError:
+        return None  # a line with more fields than the header: the exact parser names it
+    # No line has more fields (polars says so above): if the commas add up, every line has them all.
+    if raw.count(b",") != (len(header) - 1) * (fields.height + 1) and _short_line(raw, len(header)):
+        return None
+    if fields.select(pl.any_horizontal(pl.all().str.len_bytes() > _MAX_FIELD).any()).item():
+        return None  # bytes bound chars: a long field (even a blank row's) goes to the exact parser
+    # every value stripped, as the row parser strips each field (nothing to strip in ASCII without blanks)
+    spaced = not ascii_only or any(blank in raw for blank in (b" ", b"\t", b"\x0b", b"\x0c"))
+    del raw
+    fields = fields.select(pl.all().fill_null("").str.strip_chars() if spaced else pl.all().fill_null(""))
+    fields = fields.filter(pl.any_horizontal(pl.all() != ""))  # blank rows are skipped
+    if fields.is_empty():
+        return pl.DataFrame(schema=_batch_schema())
+    if not fields.select(pl.col("event_id").str.contains(_PRINTABLE).all()).item():
+        return None  # non-ASCII ids: the exact parser decides
+    # the ids' keys in a thread (blake2b in Python) while polars types the rest without holding the GIL
+    ids = fields["event_id"]
+    keys = beside(lambda: _event_keys(ids))
+    batch = _typed(fields, header)
+    return None if batch is None else batch.with_columns(keys()).select(BATCH_COLUMNS)
+
+
+def _short_line(raw: bytes, width: int) -> bool:
+    """Whether a line that is not blank (commas and blanks only) has fewer fields than the header."""
     lines = pl.read_csv(
         raw, has_header=False, separator="\x01", quote_char=None, infer_schema=False, new_columns=["line"]
     ).slice(1)
+    short = lines.filter(pl.col("line").str.count_matches(",", literal=True) != width - 1)
     blank = pl.col("line").is_null() | (pl.col("line").str.replace_all(",", "", literal=True).str.strip_chars() == "")
-    commas = lines.filter(~blank).select(pl.col("line").str.count_matches(",", literal=True))
-    if (commas.to_series() != len(header) - 1).any():
-        return None
-    fields = pl.read_csv(raw, infer_schema=False, quote_char=None, new_columns=header).with_columns(
-        pl.all().fill_null("")
-    )
-    fields = fields.filter(pl.any_horizontal(pl.all().str.strip_chars() != ""))
-    if fields.is_empty():
-        return pl.DataFrame(schema=_batch_schema())
-    if fields.select(pl.any_horizontal(pl.all().str.len_chars() > _MAX_FIELD)).to_series().any():
-        return None
-    return _typed(fields, header)
+    return not short.select(blank.all()).item()
 
 
 def _typed(fields: pl.DataFrame, header: list[str]) -> pl.DataFrame | None:
     meta = [h for h in header if h.startswith("meta_")]
-    text = {
-        name: pl.col(name).str.strip_chars() if name in header else pl.lit("") for name in imports.COLUMNS["events"]
-    }
+    text = {name: pl.col(name) if name in header else pl.lit("") for name in imports.COLUMNS["events"]}
+    ts = text["ts"]
+    # the UTC day: the date written, moved by a day where an offset carries the local time over midnight
+    has_offset = ts.str.slice(-6, 1).is_in(["+", "-"])
     checks = [
         *(text[name] != "" for name in imports.REQUIRED["events"]),
         text["provider"].str.to_lowercase().is_in(list(PROVIDERS)),
-        text["ts"].str.contains(_TS),
+        ts.str.contains(_TS),
         *((text[c] == "") | text[c].str.contains(rf"^\d{{1,{_MAX_COUNT_DIGITS}}}$") for c in COUNTS),
         (text["cost_usd"] == "") | text["cost_usd"].str.contains(_COST),
     ]
-    if not fields.select(pl.all_horizontal(checks)).to_series().all():
+    valid, any_offset = fields.select(pl.all_horizontal(checks).all(), has_offset.any()).row(0)
+    if not valid:
         return None
-    ts = text["ts"].str.replace(r"Z$", "+00:00").str.replace(" ", "T", literal=True)
-    offset = ts.str.extract(r"([+-]\d{2}:\d{2})$").fill_null("+00:00")
-    local = ts.str.replace(r"[+-]\d{2}:\d{2}$", "")
-    local = pl.when(local.str.len_chars() == 16).then(local + ":00").otherwise(local)
-    sign = pl.when(offset.str.head(1) == "-").then(1).otherwise(-1)
-    shift = sign * (offset.str.slice(1, 2).cast(pl.Int64) * 60 + offset.str.slice(4, 2).cast(pl.Int64))
-    day = (local.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False) + pl.duration(minutes=shift)).dt.date()
+    written = ts.str.head(10).str.to_date("%Y-%m-%d", strict=False)
+    day = written
+    if any_offset:
+        minutes = [ts.str.slice(at, 2).cast(pl.Int32, strict=False) for at in (11, 14, -5, -2)]  # null: no offset
+        local, offset = minutes[0] * 60 + minutes[1], minutes[2] * 60 + minutes[3]
+        utc = local - pl.when(ts.str.slice(-6, 1) == "-").then(-offset).otherwise(offset)
+        # seconds never cross a day here: an offset is whole minutes
+        moved = (written.cast(pl.Int32) + utc.floordiv(1440)).cast(pl.Date)
+        day = pl.when(has_offset).then(moved).otherwise(written)
     cost = text["cost_usd"]
-    whole = cost.str.extract(r"^(\d*)").replace("", "0").cast(pl.Int64, strict=False)
-    fraction = cost.str.extract(r"\.(\d+)$").fill_null("")
-    # micro-dollars rounded half-even on the decimal digits, never through a float (rules §3)
+    parts = cost.str.split_exact(".", 1)
+    whole_text = parts.struct.field("field_0")
+    whole = pl.when(whole_text == "").then(0).otherwise(whole_text.cast(pl.Int64, strict=False))
+    fraction = parts.struct.field("field_1").fill_null("")
+    # micro-dollars rounded half-even on the decimal digits, never through a float (rules §3): past the
+    # sixth digit, without its trailing zeros, "5" is exactly half and anything above it is more
     kept = (fraction + "000000").str.head(6).cast(pl.Int64)
-    rest = fraction.str.slice(6)
-    over_half = rest.str.contains(r"^(5\d*[1-9]\d*|[6-9]\d*)$")
-    exactly_half = rest.str.contains(r"^50*$")
-    up = over_half | (exactly_half & (kept % 2 == 1))
+    rest = fraction.str.slice(6).str.strip_chars_end("0")
+    up = (rest > "5") | ((rest == "5") & (kept % 2 == 1))
     micros = whole * 1_000_000 + kept + up.cast(pl.Int64)
     metadata = _metadata_json(meta)
     batch = fields.select(
-        text["event_id"].alias("event_id"),
         day.alias("day"),
         text["customer_id"].alias("customer_id"),
         text["feature"].alias("feature"),
@@ -109,17 +136,20 @@ def _typed(fields: pl.DataFrame, header: list[str]) -> pl.DataFrame | None:
         (cost != "").alias("has_cost"),
         *(pl.when(text[c] == "").then(0).otherwise(text[c].cast(pl.Int64, strict=False)).alias(c) for c in COUNTS),
         pl.lit(0, pl.Int64).alias("cache_write_1h_tokens"),
-        pl.when(cost == "").then(0).otherwise(micros).alias("cost_micros"),
+        micros.alias("cost_micros"),
         pl.lit(0, pl.Int64).alias("latency_ms_sum"),
+        whole.alias("whole_usd"),
     )
-    if batch.select(pl.any_horizontal(pl.all().is_null())).to_series().any():
-        return None  # a timestamp or a number polars could not read as the exact parser would: let it decide
-    out_of_bounds = fields.select(
-        (day.dt.year() < 1).any() | (day.dt.year() > 9999).any() | (whole.abs() >= 10**12).any()
-    ).item()
-    if out_of_bounds:
+    if any(batch.null_count().row(0)):
+        return None  # a date or a number polars could not read as the exact parser would: let it decide
+    low, high, largest = batch.select(
+        pl.col("day").min().dt.year().alias("low"), pl.col("day").max().dt.year().alias("high"), pl.max("whole_usd")
+    ).row(0)
+    if low < 1 or high > 9999 or largest >= 10**12:
         return None  # a day outside years 1 to 9999 in UTC, or a cost of 10^12 dollars or more: the bounds' rules
-    return _with_keys(batch)
+    if not batch.select(pl.col("metadata_json").str.contains(_PRINTABLE).all()).item():
+        return None  # non-ASCII metadata: `json.dumps` escapes it, the exact parser decides
+    return batch.drop("whole_usd")
 
 
 def _metadata_json(meta: list[str]) -> pl.Expr:
@@ -143,16 +173,11 @@ def _json_string(value: pl.Expr) -> pl.Expr:
     return pl.lit('"') + escaped + pl.lit('"')
 
 
-def _with_keys(batch: pl.DataFrame) -> pl.DataFrame | None:
-    """`event_key` from each event_id, as `events.event_key` computes it (blake2b, 8 bytes, signed)."""
-    if not batch["event_id"].str.contains(r"^[\x20-\x7e]*$").all():
-        return None  # non-ASCII ids or metadata: the exact parser and `json.dumps` handle their escapes
-    if not batch["metadata_json"].str.contains(r"^[\x20-\x7e]*$").all():
-        return None
-    from margin_core.store.events import event_key
-
-    keys = pl.Series("event_key", [event_key(e) for e in batch["event_id"].to_list()], dtype=pl.Int64)
-    return batch.with_columns(keys).select(BATCH_COLUMNS)
+def _event_keys(ids: pl.Series) -> pl.Series:
+    """`event_key` of each event_id, as `events.event_key` computes it (blake2b, 8 bytes, big-endian, signed)."""
+    digest = functools.partial(hashlib.blake2b, digest_size=8)
+    digests = pl.Series("event_key", [digest(i).digest() for i in ids.cast(pl.Binary).to_list()])
+    return digests.bin.reinterpret(dtype=pl.Int64, endianness="big")
 
 
 def _batch_schema() -> pl.Schema:

@@ -7,12 +7,16 @@ twice. Both statements are plain SQL that SQLite and PostgreSQL share.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
+from typing import Protocol, TypeVar
 
 import polars as pl
 from sqlalchemy import Connection, Engine
@@ -33,6 +37,24 @@ SUMMED = (
     "latency_ms_sum",
 )
 _MICRO = Decimal("0.000001")
+_UPSERT_ROWS = 100_000
+_BESIDE_ROWS = 100_000  # a thread is worth it for an import's batch, not for an SDK's few events
+_T = TypeVar("_T")
+
+
+class _Cursor(Protocol):
+    """The DB-API cursor of either driver (sqlite3, psycopg), as ingest uses it."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, parameters: Sequence[object] = ..., /) -> object: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[object]], /) -> object: ...
+
+    def fetchall(self) -> list[tuple[object, ...]]: ...
+
+
 # The columns of a batch as `events_frame` builds it and `ingest_frame` takes it.
 BATCH_COLUMNS = ("event_key", *ROLLUP_KEY, *SUMMED[1:])
 
@@ -110,42 +132,177 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
 
 def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     """`ingest_frame` inside the caller's transaction (an import writes its batches in one); no version bump."""
-    batch = batch.unique("event_key", keep="first", maintain_order=True)
+    if batch.is_empty():
+        return 0
+    keys = batch["event_key"].sort()
+    if (keys.slice(1) == keys.slice(0, keys.len() - 1)).any():  # an id repeated in the batch: the first counts
+        batch = batch.filter(pl.col("event_key").is_first_distinct())
+        keys = batch["event_key"].sort()
     raw = connection.connection.driver_connection
     assert raw is not None
-    param = "?" if connection.dialect.name == "sqlite" else "%s"
-    cursor = raw.cursor()
+    sqlite = connection.dialect.name == "sqlite"
+    begin_write(connection)  # SQLite: the savepoint below must sit inside the caller's transaction, never start one
+    with _collector_paused():  # the parameter tuples are new containers: no cyclic collection meanwhile
+        cursor = raw.cursor()
+        try:
+            # The usual batch is all new: polars rolls it up beside while the store records its keys.
+            rolled_up = beside(lambda: _roll_up(batch), threaded=batch.height >= _BESIDE_ROWS)
+            fresh = _record_new_sqlite(cursor, batch, keys) if sqlite else _record_new(cursor, batch, keys)
+            rolled = rolled_up()
+            if fresh.is_empty():
+                return 0
+            if fresh.height != batch.height:
+                rolled = _roll_up(fresh)
+            _upsert_rollup(cursor, rolled, param="?" if sqlite else "%s")
+            touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
+            return fresh.height
+        finally:
+            cursor.close()
+
+
+def beside(work: Callable[[], _T], *, threaded: bool = True) -> Callable[[], _T]:
+    """Start `work` in a thread and return the call that waits for its result (or raises its error).
+
+    Inline when `threaded` is false or no thread may start (the SDK flushes its last batch at interpreter
+    exit, when new threads are refused): the same result either way, only later.
+    """
+    if threaded:
+        outcome: list[_T] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(work())
+            except BaseException as exc:  # handed to the caller as it is
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="margin-beside", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            pass  # at interpreter shutdown: do it here
+        else:
+
+            def result() -> _T:
+                thread.join()
+                if failure:
+                    raise failure[0]
+                return outcome[0]
+
+            return result
+    done = work()
+    return lambda: done
+
+
+def _roll_up(fresh: pl.DataFrame) -> pl.DataFrame:
+    """One row per rollup key with its sums, in key order (upserts in key order touch each B-tree page once).
+
+    The text keys are grouped and sorted as enums whose categories are their sorted values: integer work,
+    the order of the text itself.
+    """
+    text = [name for name in ROLLUP_KEY if fresh.schema[name] == pl.String]
+    return (
+        fresh.with_columns(pl.col(name).cast(pl.Enum(fresh[name].unique().sort())) for name in text)
+        .with_columns(pl.lit(1, pl.Int64).alias("requests"))
+        .group_by(ROLLUP_KEY)
+        .agg(pl.col(name).sum() for name in SUMMED)
+        .sort(ROLLUP_KEY)
+    )
+
+
+def _record_new_sqlite(cursor: _Cursor, batch: pl.DataFrame, keys: pl.Series) -> pl.DataFrame:
+    """Record the batch's keys in `event_seen` and return its events not seen before (SQLite).
+
+    The keys travel as one JSON array that SQLite unpacks itself (`json_each`), in key order, with no
+    Python object per key. The usual case, every key new, is one statement: inside a savepoint, the
+    count of rows it inserted says so. Otherwise the savepoint is rolled back and the same insert
+    returns the new keys. The caller holds the write lock (`BEGIN IMMEDIATE`): nobody writes in between.
+    """
+    keys_json = _json_array(keys)
+    insert = (  # `WHERE true`: SQLite's parser needs it between an INSERT's SELECT and its ON CONFLICT.
+        "INSERT INTO event_seen (event_key) SELECT value FROM json_each(?) WHERE true "
+        "ON CONFLICT (event_key) DO NOTHING"
+    )
+    cursor.execute("SAVEPOINT ingest_keys")
+    cursor.execute(insert, (keys_json,))
+    if cursor.rowcount == batch.height:
+        cursor.execute("RELEASE ingest_keys")
+        return batch
+    cursor.execute("ROLLBACK TO ingest_keys")
+    cursor.execute("RELEASE ingest_keys")
+    cursor.execute(f"{insert} RETURNING event_key", (keys_json,))
+    new = [row[0] for row in cursor.fetchall()]
+    return batch.filter(pl.col("event_key").is_in(new))
+
+
+def _json_array(keys: pl.Series) -> str:
+    return f"[{keys.cast(pl.String).str.join(',').item()}]"
+
+
+def _record_new(cursor: _Cursor, batch: pl.DataFrame, keys: pl.Series) -> pl.DataFrame:
+    """Record the batch's keys in `event_seen` and return its events not seen before (PostgreSQL)."""
+    # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
+    # with no key list in the SQL text and no second pass from Python.
+    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
+    cursor.execute("DELETE FROM batch_key")
+    cursor.executemany(
+        "INSERT INTO batch_key (event_key) VALUES (%s)", [(k,) for k in batch["event_key"].sort().to_list()]
+    )
+    cursor.execute(
+        "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
+        "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
+    )
+    new = [row[0] for row in cursor.fetchall()]
+    return batch if len(new) == batch.height else batch.filter(pl.col("event_key").is_in(new))
+
+
+def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None:
+    """Add the rolled-up rows to `event_rollup`, one parameter list per row built column-wise.
+
+    A sum that is zero on every row of the batch (the 1-hour cache writes and latencies of a CSV import)
+    is written as a literal and left out of the update: the same rows, fewer parameters to bind.
+    """
+    zero = _all_zero(rolled)  # never `requests`: every row counts one request or more
+    bound = [c for c in (*ROLLUP_KEY, *SUMMED) if c not in zero]
+    columns = (*ROLLUP_KEY, *SUMMED)
+    values = ", ".join("0" if c in zero else param for c in columns)
+    updates = ", ".join(f"{c} = event_rollup.{c} + excluded.{c}" for c in SUMMED if c not in zero)
+    sql = (
+        f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({values}) "
+        f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}"
+    )
+    for start in range(0, rolled.height, _UPSERT_ROWS):  # the driver's Python values a slice at a time
+        part = rolled.slice(start, _UPSERT_ROWS)
+        cursor.executemany(sql, zip(*(_python_values(part[c]) for c in bound), strict=True))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a bulk write: each row's parameter tuple (and each fetched
+    row) is a new container, so it would run a collection every few hundred rows (seconds over an import)
+    and find no cycle; the tuples are freed by reference counting as before. Back on as it was, always."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
-        # with no key list in the SQL text and no second pass from Python.
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
-        cursor.execute("DELETE FROM batch_key")
-        cursor.executemany(
-            f"INSERT INTO batch_key (event_key) VALUES ({param})", [(k,) for k in batch["event_key"].sort().to_list()]
-        )
-        # `WHERE true`: SQLite's parser needs it between an INSERT's SELECT and its ON CONFLICT.
-        cursor.execute(
-            "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
-            "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
-        )
-        new = [row[0] for row in cursor.fetchall()]
-        fresh = batch if len(new) == batch.height else batch.filter(pl.col("event_key").is_in(new))
-        if fresh.is_empty():
-            return 0
-        rolled = (
-            fresh.with_columns(pl.lit(1, pl.Int64).alias("requests"))
-            .group_by(ROLLUP_KEY)
-            .agg(pl.col(name).sum() for name in SUMMED)
-            .sort(ROLLUP_KEY)  # upserts in key order touch each B-tree page once
-        )
-        columns = (*ROLLUP_KEY, *SUMMED)
-        updates = ", ".join(f"{c} = event_rollup.{c} + excluded.{c}" for c in SUMMED)
-        cursor.executemany(
-            f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({', '.join([param] * len(columns))}) "
-            f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}",
-            rolled.select(columns).with_columns(pl.col("day").cast(pl.String)).rows(),  # ISO text: no per-row adapter
-        )
-        touch_days(connection, rolled["day"].unique().cast(pl.String).to_list())  # the derived ledger's days
-        return fresh.height
+        yield
     finally:
-        cursor.close()
+        if enabled:
+            gc.enable()
+
+
+def _python_values(column: pl.Series) -> list[object]:
+    """The column's values for the driver; the few distinct texts of a key (and days, as ISO text: no
+    per-row date adapter) are built once and shared by every row that has them."""
+    if column.dtype == pl.Date:
+        distinct = column.unique()
+        names = dict(zip(distinct.to_physical().to_list(), distinct.cast(pl.String).to_list(), strict=True))
+        return [names[day] for day in column.to_physical().to_list()]
+    if isinstance(column.dtype, pl.Enum):
+        texts = column.dtype.categories.to_list()
+        return [texts[code] for code in column.to_physical().to_list()]
+    return column.to_list()
+
+
+def _all_zero(rolled: pl.DataFrame) -> set[str]:
+    flags = rolled.select((pl.col(name) == 0).all() for name in SUMMED).row(0)
+    return {name for name, flag in zip(SUMMED, flags, strict=True) if flag}

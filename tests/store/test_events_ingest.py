@@ -46,3 +46,30 @@ def test_events_roll_up_by_day_and_key_and_are_never_counted_twice(tmp_path) -> 
     with engine.connect() as connection:
         assert connection.execute(text("SELECT COUNT(*) FROM event_seen")).scalar() == 5
     assert set(rows["metadata_json"]) == {'{"env":"prod","plan":"pro"}'}
+
+
+def test_work_beside_gives_its_result_or_error_and_runs_inline_when_no_thread_may_start(monkeypatch) -> None:
+    import threading
+
+    import pytest
+
+    from margin_core.store.events import beside
+
+    assert beside(lambda: 6 * 7)() == 42
+    failing = beside(lambda: 1 // 0)
+    with pytest.raises(ZeroDivisionError):
+        failing()
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    ran: list[str] = []
+
+    def work() -> str:
+        ran.append(threading.current_thread().name)
+        return "done"
+
+    result = beside(work)
+    assert ran == [threading.main_thread().name]  # already done, here
+    assert result() == "done"
