@@ -284,7 +284,10 @@ def split(frame: pl.DataFrame) -> DayFrames:
 def compute_days(
     read: DayReader, days: Iterable[date], *, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl.DataFrame
 ) -> dict[date, DayFrames]:
-    """Attribute `days` from the store's rows (rules §4.1, §4.2): one engine pass over all of them."""
+    """Attribute `days` from the store's rows (rules §4.1, §4.2): one engine pass over all of them, then the
+    sums every part keeps."""
+    from margin_core.engine import ledger_sums
+
     days = sorted(set(days))
     usage, events = priced_frames(read(days), aliases=aliases, overrides=overrides)
     led, unattributed, row_coverage = attribution_of(usage, events, mappings=mappings)
@@ -299,8 +302,6 @@ def compute_days(
         .agg(pl.col(TOKEN_COLUMNS).sum())
         .cast(dict(UNPRICED))  # type: ignore[arg-type]
     )
-    from margin_core.engine import ledger_sums
-
     named = pl.concat([frame.lazy().select(schemas.MODEL_DAYS.names()) for frame in (usage, events)]).unique()
     ledger, unattributed_rows, unpriced_tokens, usage_cost, coverage, models = pl.collect_all(
         [
@@ -312,25 +313,21 @@ def compute_days(
             named,
         ]
     )
+    customers, usage_sums = pl.collect_all(
+        [ledger_sums.customer_days(ledger.lazy()), ledger_sums.usage_days(ledger.lazy())]
+    )
     collected = {
         "ledger": ledger,
         "unattributed": unattributed_rows,
         "unpriced": unpriced_tokens,
-        **summed_parts(ledger),
+        "customers": customers,
+        "usage": usage_sums,
         "usage_cost": usage_cost,
         "coverage": coverage,
         "models": models,
     }
     by_day = {name: _by_day(frame.select(PARTS[name].names())) for name, frame in collected.items()}
     return {day: DayFrames.of({name: parts[day] for name, parts in by_day.items() if day in parts}) for day in days}
-
-
-def summed_parts(ledger: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The ledger summed per day and customer, and per day, attributed or not, feature, provider and model."""
-    from margin_core.engine import ledger_sums
-
-    customers, usage = pl.collect_all([ledger_sums.customer_days(ledger.lazy()), ledger_sums.usage_days(ledger.lazy())])
-    return {"customers": customers, "usage": usage}
 
 
 def attribution_of(

@@ -52,7 +52,12 @@ def report(version: int, kind: reports.ReportKind, start: date, end: date) -> pl
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
 def ledger(version: int, start: date, end: date) -> pl.DataFrame:
-    return app_actions.ledger_summary(ws(version), start=start, end=end)
+    return app_actions.ledger_rows(ws(version), start=start, end=end)
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def cost_usage(version: int, start: date, end: date) -> pl.DataFrame:
+    return app_actions.cost_usage(ws(version), start=start, end=end)
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)

@@ -13,12 +13,12 @@ start, end = frame()
 version = _data.version()
 header("Costs", start, end, what="what the providers billed, by provider, model and token type")
 
-ledger = _data.ledger(version, start, end)
-if ledger.is_empty():
+usage = _data.cost_usage(version, start, end)
+if usage.is_empty():
     st.info("No LLM cost in this period. Connect a provider or import usage.")
     st.stop()
-daily = app_actions.cost_by_day(ledger)
-models = app_actions.tokens_by_model(ledger)
+daily = app_actions.cost_by_day(usage)
+models = app_actions.tokens_by_model(usage)
 unattributed = _data.report(version, "unattributed", start, end)
 unpriced = _data.unpriced(version, start, end)
 

@@ -8,7 +8,8 @@ store or the engine: everything goes through here.
 - `providers`: provider keys (check, save, remove, masked list) and syncs;
 - `keeping`: the background sync setting, data freshness for every page, and sync gaps;
 - `stripe_connect`: "Connect with Stripe" (OAuth) where a Connect client id is configured;
-- `views`: page-shaped reads (ledger summary, customer table, plan history, totals, cost breakdowns, freshness);
+- `views`: page-shaped reads (ledger rows, per-day sums, insights, customer table, plan history, totals, cost
+  breakdowns, freshness);
 - `series`: margin over time, split by a dimension;
 - `exports`: CSV of a shown frame and the full export;
 - `clock`: today's UTC date.
@@ -66,12 +67,13 @@ from margin_core.app_actions.stripe_connect import connect_state_matches, connec
 from margin_core.app_actions.views import (
     STATUSES,
     cost_by_day,
+    cost_usage,
     customer_daily,
     customer_table,
     dimension_choices,
     freshness,
     key_labels,
-    ledger_summary,
+    ledger_rows,
     overview_insights,
     plan_history,
     tokens_by_model,
@@ -103,6 +105,7 @@ __all__ = [
     "connect_url",
     "connections",
     "cost_by_day",
+    "cost_usage",
     "coverage",
     "csv_text",
     "customer_daily",
@@ -116,7 +119,7 @@ __all__ = [
     "full_export",
     "import_csv",
     "key_labels",
-    "ledger_summary",
+    "ledger_rows",
     "load",
     "margin_pct",
     "over_time_split",

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from margin_core import alerting, insights, reports
 from margin_core.app_actions.series import with_change_in_points
-from margin_core.app_actions.views import ledger_summary, plan_history
+from margin_core.app_actions.views import ledger_rows, plan_history
 from margin_core.engine import forecast, usage_patterns
 from margin_core.engine.granularity import period_starts
 from margin_core.engine.margins import with_margin
@@ -207,7 +207,7 @@ class CustomerPage:
 def customer_page(workspace: Workspace, *, customer_id: str, start: date, end: date, grain: str) -> CustomerPage:
     """One customer's revenue, cost and margin over time, totals against the average customer's, by feature
     and model, share per provider, the week its usage rose most, and plan history (rules §1)."""
-    summary = ledger_summary(workspace, start=start, end=end)
+    summary = ledger_rows(workspace, start=start, end=end)
     attributed = summary.filter(pl.col("customer_id").is_not_null())
     mine = attributed.filter(pl.col("customer_id") == customer_id)
     daily = (

@@ -1,5 +1,6 @@
-"""Page-shaped reads of a workspace snapshot: the ledger summary, the customer table, plan history, headline
-totals, cost breakdowns, source freshness, metadata keys and the names of provider keys.
+"""Page-shaped reads of a workspace snapshot: ledger rows, per-day sums with names, the Overview's insights, the
+customer table, plan history, headline totals, cost breakdowns, source freshness, metadata keys and the names
+of provider keys.
 """
 
 from __future__ import annotations
@@ -22,35 +23,36 @@ from margin_core.vocabulary import UNATTRIBUTED
 from margin_core.workspace import Workspace
 
 STATUSES = ("profitable", "break_even", "unprofitable")
-_SUMS = ("cost_micros", "estimated_micros", "requests", *TOKEN_COLUMNS)
 
 
-def ledger_summary(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
-    """The range's ledger summed per day, customer, feature, provider and model, with customer names."""
+def ledger_rows(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """The range's attribution ledger (LEDGER rows; customer null: unattributed), for per-customer detail."""
     ledger, _ = reports.ledger(workspace, start=start, end=end)
-    summed = ledger.group_by("day", "customer_id", "feature", "provider", "model").agg(pl.col(c).sum() for c in _SUMS)
-    return (
-        _with_names(summed, workspace)
-        .sort("day", "customer_id", "feature", "provider", "model", nulls_last=True)
-        .collect()
-    )
+    return ledger.collect()
+
+
+def cost_usage(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
+    """The range's cost, requests and tokens per day, feature, provider and model, attributed or not
+    (USAGE_DAYS, from the derived day sums): what `cost_by_day` and `tokens_by_model` sum."""
+    return reports.usage_days(workspace, start=start, end=end).collect()
 
 
 def customer_daily(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
-    """The range's cost, requests and tokens per day and customer (from the derived day sums), with names."""
-    return _with_names(reports.customer_days(workspace, start=start, end=end), workspace).collect()
-
-
-def _with_names(frame: pl.LazyFrame, workspace: Workspace) -> pl.LazyFrame:
-    """customer_name beside customer_id: the name, else the id; "(unattributed)" for null."""
+    """The range's cost, requests and tokens per day and customer (from the derived day sums), with
+    customer_name: the name, else the id; "(unattributed)" for null."""
     names = workspace.customers.lazy().select("customer_id", pl.col("name").alias("customer_name"))
-    return frame.join(names, on="customer_id", how="left").with_columns(
-        pl.when(pl.col("customer_id").is_null())
-        .then(pl.lit(UNATTRIBUTED))
-        .when(pl.col("customer_name").is_null() | (pl.col("customer_name") == ""))
-        .then(pl.col("customer_id"))
-        .otherwise(pl.col("customer_name"))
-        .alias("customer_name")
+    return (
+        reports.customer_days(workspace, start=start, end=end)
+        .join(names, on="customer_id", how="left")
+        .with_columns(
+            pl.when(pl.col("customer_id").is_null())
+            .then(pl.lit(UNATTRIBUTED))
+            .when(pl.col("customer_name").is_null() | (pl.col("customer_name") == ""))
+            .then(pl.col("customer_id"))
+            .otherwise(pl.col("customer_name"))
+            .alias("customer_name")
+        )
+        .collect()
     )
 
 
