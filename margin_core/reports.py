@@ -53,38 +53,38 @@ def ledger(workspace: Workspace, *, start: date, end: date) -> tuple[pl.LazyFram
     range's days, recomputing only those changed since they were cached. Once `prepare` gathered every
     day, each range is a filter of it.
     """
-    frames = _days(workspace, start=start, end=end)
-    return frames.ledger.lazy().filter(_in_range(start, end)), frames.unattributed.lazy().filter(_in_range(start, end))
+    return _part(workspace, "ledger", start=start, end=end), _part(workspace, "unattributed", start=start, end=end)
 
 
 def customer_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
     """The range's ledger summed per day and customer (CUSTOMER_DAYS; customer null: unattributed)."""
-    return _days(workspace, start=start, end=end).customers.lazy().filter(_in_range(start, end))
+    return _part(workspace, "customers", start=start, end=end)
 
 
 def usage_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
     """The range's ledger summed per day, attributed or not, feature, provider and model (USAGE_DAYS)."""
-    return _days(workspace, start=start, end=end).usage.lazy().filter(_in_range(start, end))
+    return _part(workspace, "usage", start=start, end=end)
 
 
 def usage_cost_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
     """The range's usage rows' cost per day and provider (USAGE_COST_DAYS)."""
-    return _days(workspace, start=start, end=end).usage_cost.lazy().filter(_in_range(start, end))
+    return _part(workspace, "usage_cost", start=start, end=end)
 
 
 def coverage_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
     """The range's event coverage per day, provider, key and mapped customer (ROW_COVERAGE)."""
-    return _days(workspace, start=start, end=end).coverage.lazy().filter(_in_range(start, end))
+    return _part(workspace, "coverage", start=start, end=end)
 
 
 def unpriced_days(workspace: Workspace, *, start: date, end: date) -> pl.LazyFrame:
     """The range's tokens of models without a price, per day, provider and model (rules §4.1)."""
-    return _days(workspace, start=start, end=end).unpriced.lazy().filter(_in_range(start, end))
+    return _part(workspace, "unpriced", start=start, end=end)
 
 
 def models_seen(workspace: Workspace) -> pl.DataFrame:
     """Every (provider, model) the store's usage rows and request events name, on any day."""
-    return workspace.days.frames(None, None).models.select("provider", "model").unique().sort("provider", "model")
+    seen = _part(workspace, "models", start=date.min, end=date.max)
+    return seen.select("provider", "model").unique().sort("provider", "model").collect()
 
 
 def unpriced_models(workspace: Workspace, *, start: date, end: date) -> pl.DataFrame:
@@ -102,6 +102,12 @@ def prepare(workspace: Workspace) -> Workspace:
     """Gather every day's derived frames once, so that every later range and page only groups (the app)."""
     workspace.remember(("days",), lambda: workspace.days.frames(None, None))
     return workspace
+
+
+def _part(workspace: Workspace, name: str, *, start: date, end: date) -> pl.LazyFrame:
+    """One part of the derived day ledger (ledger_cache.PARTS) over [start, end)."""
+    frames = _days(workspace, start=start, end=end)
+    return frames.parts()[name].lazy().filter(_in_range(start, end))
 
 
 def _days(workspace: Workspace, *, start: date, end: date) -> DayFrames:
