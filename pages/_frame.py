@@ -100,6 +100,9 @@ def frame() -> tuple[date, date]:
     st.session_state.setdefault("period", default_period())
     st.session_state.period_picker = st.session_state.period
     version = _data.version()
+    # The snapshot first, in the main area: after a write its spinner ("Loading the workspace…") shows where
+    # the page will draw, not in the sidebar beside a blank page.
+    demo = _data.is_demo(version)
     with st.sidebar:
         st.date_input(
             "Period",
@@ -115,7 +118,6 @@ def frame() -> tuple[date, date]:
             on_change=_apply_preset,
             label_visibility="collapsed",
         )
-        demo = _data.is_demo(version)
         st.caption(f"Workspace: **{'Demo' if demo else 'Own data'}** · {app_actions.workspace_label(_data.engine())}")
     if demo:
         st.info(
