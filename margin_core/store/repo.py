@@ -302,11 +302,6 @@ def delete_setting(connection: Connection, key: str) -> None:
 # --- reads --------------------------------------------------------------------------------------
 
 
-def read_snapshot(engine: Engine) -> dict[str, pl.DataFrame]:
-    """Every bulk frame of the store in one read (SNAPSHOT's names)."""
-    return read_frames(engine, SNAPSHOT)
-
-
 def read_small_frames(engine: Engine) -> dict[str, pl.DataFrame]:
     """The frames of a snapshot that are not bulk (mappings, customers, aliases, revenue lines, key names),
     in process: the derived ledger stands for usage and events (`margin_core.ledger_cache`)."""
