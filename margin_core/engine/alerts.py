@@ -81,8 +81,9 @@ def _windows_of(daily: pl.LazyFrame, *, key: str, values: list[str], width: int,
     """`_windows` of several columns at once: `<value>_now` and `<value>_before` for each."""
     first = last_day - timedelta(days=LOOKBACK - 1 + 2 * width - 1)
     inside = daily.filter((pl.col("day") >= first) & (pl.col("day") <= last_day))
-    # Keys are numbered once; grouping, joining and sorting then work on integers, not the keys' text.
-    numbers = inside.select(key).unique().with_row_index("_key_no")
+    # Keys are numbered in sorted order, so the plan gets the same numbers wherever it reads them (a plain
+    # unique() may come out in another order each time); grouping, joining and sorting then use integers.
+    numbers = inside.select(key).unique().sort(key).with_row_index("_key_no")
     per_day = inside.join(numbers, on=key).group_by("_key_no", "day").agg(pl.col(values).sum())
     days = pl.LazyFrame().select(pl.date_range(first, last_day, "1d", eager=False).alias("day"))
     # Every key gets one row per day of [first, last_day], together and in order: the 2 × width days before
