@@ -91,7 +91,6 @@ def load_workspace(engine: Engine) -> Workspace:
         read=partial(repo.read_days, engine),
         folder=cache_folder(url.render_as_string(hide_password=False), sqlite_file=sqlite_file),
         store_id=store_id,
-        version=int(settings.get("data_version", "0")),
         versions=versions,
         source_days=source_days,
         sync_status=sync_status,
@@ -137,7 +136,6 @@ def load_workspace_file(database: str) -> Workspace:
         read=partial(light.read_days, database),
         folder=cache_folder(f"sqlite:///{database}", sqlite_file=database),
         store_id=store_id,
-        version=int(settings.get("data_version", "0")),
         versions=versions,
         source_days=source_days,
         sync_status=sync_status,
@@ -152,7 +150,6 @@ def _assemble(
     read: DayReader,
     folder: Path | None,
     store_id: str,
-    version: int,
     versions: dict[date, int],
     source_days: dict[str, tuple[date, date]],
     sync_status: dict[str, tuple[str, date | None]],
@@ -179,7 +176,7 @@ def _assemble(
         api_keys=frames["api_keys"],
         price_overrides=overrides,
         settings=settings,
-        version=version,
+        version=int(settings.get("data_version", "0")),  # the store's change counter, read in the same snapshot
         source_days=source_days,
         sync_status=sync_status,
     )
