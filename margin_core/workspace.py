@@ -157,7 +157,7 @@ def _assemble(
     overrides: pl.DataFrame,
 ) -> Workspace:
     aliases = frames["aliases"]
-    mappings = _resolve(frames["mappings"], aliases)
+    mappings = resolve_aliases(frames["mappings"], aliases)
     days = DayLedger(
         read=read,
         store_id=store_id,
@@ -187,9 +187,6 @@ def priced_store_frames(workspace: Workspace) -> tuple[pl.DataFrame, pl.DataFram
     store, ids linked: the whole store read at once (the bench's export and tests; reports use the day
     ledger instead)."""
     return priced_frames(workspace.days.read(None), aliases=workspace.days.aliases, overrides=workspace.price_overrides)
-
-
-_resolve = resolve_aliases
 
 
 __all__ = ["Workspace", "load_workspace", "priced_store_frames"]
