@@ -79,31 +79,40 @@ def _windows(daily: pl.LazyFrame, *, key: str, value: str, width: int, last_day:
 
 def _windows_of(daily: pl.LazyFrame, *, key: str, values: list[str], width: int, last_day: date) -> pl.LazyFrame:
     """`_windows` of several columns at once: `<value>_now` and `<value>_before` for each."""
-    first = last_day - timedelta(days=LOOKBACK - 1 + 2 * width - 1)
-    inside = daily.filter((pl.col("day") >= first) & (pl.col("day") <= last_day))
-    # Keys are numbered in sorted order, so the plan gets the same numbers wherever it reads them (a plain
-    # unique() may come out in another order each time); grouping, joining and sorting then use integers.
-    numbers = inside.select(key).unique().sort(key).with_row_index("_key_no")
-    per_day = inside.join(numbers, on=key).group_by("_key_no", "day").agg(pl.col(values).sum())
-    days = pl.LazyFrame().select(pl.date_range(first, last_day, "1d", eager=False).alias("day"))
-    # Every key gets one row per day of [first, last_day], together and in order: the 2 × width days before
-    # an evaluated day are that key's own rows, so plain rolling sums over the column need no per-key window.
-    framed = (
-        numbers.join(days, how="cross")
-        .join(per_day, on=["_key_no", "day"], how="left")
-        .with_columns(pl.col(values).fill_null(0))
-        .sort("_key_no", "day")
-        .drop("_key_no")
-    )
-    now = [pl.col(v).rolling_sum(width).alias(f"{v}_now") for v in values]
-    before = [pl.col(f"{v}_now").shift(width).alias(f"{v}_before") for v in values]
-    return framed.with_columns(now).with_columns(before).filter(pl.col("day") > last_day - timedelta(days=LOOKBACK))
+    span = LOOKBACK + 2 * width - 1  # the evaluated days and the 2 × width days before the first of them
+    first = last_day - timedelta(days=span - 1)
+    inside = daily.filter((pl.col("day") >= first) & (pl.col("day") <= last_day) & pl.col(key).is_not_null())
+    inside = inside.select(key, "day", *values)  # no subject without a key (a feature-less row, say)
+    # Keys are numbered in sorted order; each gets `span` consecutive slots of one dense column per value, one
+    # slot per day, so plain rolling sums over the column are every key's own windows: the 2 × width days
+    # before an evaluated day lie inside its key's slots.
+    numbers = inside.select(pl.col(key).unique().sort()).with_row_index("_key_no").collect()
+    slot = pl.col("_key_no").cast(pl.Int64) * span + (pl.col("day") - pl.lit(first)).dt.total_days()
+    sums = inside.join(numbers.lazy(), on=key).group_by(slot.alias("_slot")).agg(pl.col(values).sum()).collect()
+    size = numbers.height * span
+    dense = {
+        value: pl.zeros(size, dtype=sums.schema[value], eager=True).scatter(sums["_slot"], sums[value])
+        for value in values
+    }
+    # the evaluated slots: the last LOOKBACK of each key's
+    evaluated = pl.int_range(numbers.height * LOOKBACK, eager=True)
+    key_no, day_no = evaluated // LOOKBACK, evaluated % LOOKBACK
+    at = key_no * span + (span - LOOKBACK) + day_no
+    columns = {}
+    for value, column in dense.items():
+        now = column.rolling_sum(width)
+        columns[f"{value}_now"] = now.gather(at)
+        columns[f"{value}_before"] = now.shift(width).gather(at)
+    days = pl.date_range(last_day - timedelta(days=LOOKBACK - 1), last_day, "1d", eager=True)
+    return pl.DataFrame({key: numbers[key].gather(key_no), "day": days.gather(day_no), **columns}).lazy()
 
 
 def _held_since(frame: pl.LazyFrame, *, key: str, held: pl.Expr, last_day: date) -> pl.LazyFrame:
     """Rows of `last_day` where `held`, with first_day: the day after the last evaluated day it did not
     hold (or the first evaluated day)."""
     evaluated = frame.with_columns(held.fill_null(False).alias("_held"))
+    holding = evaluated.filter((pl.col("day") == last_day) & pl.col("_held")).select(key)
+    evaluated = evaluated.join(holding, on=key, how="semi")  # only the keys it holds for
     broke = (
         evaluated.filter(~pl.col("_held"))
         .group_by(key)

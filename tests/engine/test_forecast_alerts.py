@@ -262,3 +262,31 @@ def test_share_alerts_agree_on_the_ledger_and_its_sums_per_customer() -> None:
     on_rows = alerts.unattributed_share(ledger, last_day=L).collect()
     assert on_rows.height == 1
     assert on_rows.equals(alerts.unattributed_share(summed, last_day=L).collect())
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-3, 120), st.sampled_from(["a", "b", "c", None]), st.integers(-5, 10**9)), max_size=40
+    ),
+    st.sampled_from([1, 3, 7, 31]),
+)
+def test_windows_are_each_keys_sums_over_its_own_days(rows: list[tuple[int, str | None, int]], width: int) -> None:
+    """The rolling windows against a plain sum per key and evaluated day (rows on one key and day add up;
+    days outside the windows and rows without a key count nowhere)."""
+    frame = pl.DataFrame(
+        {"day": [day(-back) for back, _, _ in rows], "key": [k for _, k, _ in rows], "v": [v for _, _, v in rows]},
+        schema={"day": pl.Date, "key": pl.String, "v": pl.Int64},
+    )
+    found = alerts._windows_of(frame.lazy(), key="key", values=["v"], width=width, last_day=L).collect()
+
+    def total(key: str, first: int, last: int) -> int:  # days back, first >= last
+        return sum(v for back, k, v in rows if k == key and last <= back <= first)
+
+    reach = alerts.LOOKBACK - 1 + 2 * width - 1  # the oldest day a window of an evaluated day covers
+    keys = sorted({k for back, k, _ in rows if k is not None and 0 <= back <= reach})  # keys with a day inside
+    expected = [
+        (key, day(-back), total(key, back + width - 1, back), total(key, back + 2 * width - 1, back + width))
+        for key in keys
+        for back in range(alerts.LOOKBACK - 1, -1, -1)
+    ]
+    assert found.rows() == expected
