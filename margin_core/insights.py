@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from margin_core.engine.windows import trailing_sums
 from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.vocabulary import NO_USAGE, UNATTRIBUTED
 
@@ -159,20 +160,17 @@ def cost_spike(
     frame = daily.with_columns(
         pl.col("customer_id").fill_null(UNATTRIBUTED), pl.col("customer_name").fill_null("Unattributed spend")
     )
-    per_day = frame.group_by("customer_id", "day").agg(pl.col("cost_micros").sum())
-    grid = (
-        frame.select("customer_id")
-        .unique()
-        .with_row_index("_customer_no")
-        .join(pl.DataFrame({"day": pl.date_range(first, last, "1d", eager=True)}), how="cross")
-        .join(per_day, on=["customer_id", "day"], how="left")
-        .with_columns(pl.col("cost_micros").fill_null(0))
-        .sort("_customer_no", "day")  # integers: far cheaper than sorting by the id's text
+    weeks = trailing_sums(
+        frame.lazy(),
+        key="customer_id",
+        values=["cost_micros"],
+        width=7,
+        first=first,
+        last=last,
+        evaluated=(last - first).days - 12,  # every day with two whole weeks up to it
     )
-    weekly = pl.col("cost_micros").rolling_sum(7).over("_customer_no")
     windows = (
-        grid.with_columns(weekly.alias("recent_micros"))
-        .with_columns(pl.col("recent_micros").shift(7).over("_customer_no").alias("earlier_micros"))
+        weeks.rename({"cost_micros_now": "recent_micros", "cost_micros_before": "earlier_micros"})
         .filter(pl.col("earlier_micros") > 0)
         .with_columns((pl.col("recent_micros") - pl.col("earlier_micros")).alias("rise"))
         # a spike is a rise of at least a quarter and a dollar; the largest in money wins

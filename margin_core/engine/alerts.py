@@ -23,6 +23,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from margin_core import schemas
+from margin_core.engine.windows import trailing_sums
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.engine.money import MICROS_PER_CENT
 from margin_core.schemas import TOKEN_COLUMNS
@@ -79,32 +80,10 @@ def _windows(daily: pl.LazyFrame, *, key: str, value: str, width: int, last_day:
 
 def _windows_of(daily: pl.LazyFrame, *, key: str, values: list[str], width: int, last_day: date) -> pl.LazyFrame:
     """`_windows` of several columns at once: `<value>_now` and `<value>_before` for each."""
-    span = LOOKBACK + 2 * width - 1  # the evaluated days and the 2 × width days before the first of them
-    first = last_day - timedelta(days=span - 1)
-    inside = daily.filter((pl.col("day") >= first) & (pl.col("day") <= last_day) & pl.col(key).is_not_null())
-    inside = inside.select(key, "day", *values)  # no subject without a key (a feature-less row, say)
-    # Keys are numbered in sorted order; each gets `span` consecutive slots of one dense column per value, one
-    # slot per day, so plain rolling sums over the column are every key's own windows: the 2 × width days
-    # before an evaluated day lie inside its key's slots.
-    numbers = inside.select(pl.col(key).unique().sort()).with_row_index("_key_no").collect()
-    slot = pl.col("_key_no").cast(pl.Int64) * span + (pl.col("day") - pl.lit(first)).dt.total_days()
-    sums = inside.join(numbers.lazy(), on=key).group_by(slot.alias("_slot")).agg(pl.col(values).sum()).collect()
-    size = numbers.height * span
-    dense = {
-        value: pl.zeros(size, dtype=sums.schema[value], eager=True).scatter(sums["_slot"], sums[value])
-        for value in values
-    }
-    # the evaluated slots: the last LOOKBACK of each key's
-    evaluated = pl.int_range(numbers.height * LOOKBACK, eager=True)
-    key_no, day_no = evaluated // LOOKBACK, evaluated % LOOKBACK
-    at = key_no * span + (span - LOOKBACK) + day_no
-    columns = {}
-    for value, column in dense.items():
-        now = column.rolling_sum(width)
-        columns[f"{value}_now"] = now.gather(at)
-        columns[f"{value}_before"] = now.shift(width).gather(at)
-    days = pl.date_range(last_day - timedelta(days=LOOKBACK - 1), last_day, "1d", eager=True)
-    return pl.DataFrame({key: numbers[key].gather(key_no), "day": days.gather(day_no), **columns}).lazy()
+    first = last_day - timedelta(days=LOOKBACK - 1 + 2 * width - 1)
+    return trailing_sums(
+        daily, key=key, values=values, width=width, first=first, last=last_day, evaluated=LOOKBACK
+    ).lazy()
 
 
 def _held_since(frame: pl.LazyFrame, *, key: str, held: pl.Expr, last_day: date) -> pl.LazyFrame:
