@@ -23,9 +23,9 @@ from datetime import date, timedelta
 import polars as pl
 
 from margin_core import schemas
-from margin_core.engine.windows import trailing_sums
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.engine.money import MICROS_PER_CENT
+from margin_core.engine.windows import trailing_sums
 from margin_core.schemas import TOKEN_COLUMNS
 from margin_core.vocabulary import UNATTRIBUTED
 

@@ -150,15 +150,22 @@ def price_override_rows(connection: sqlite3.Connection) -> list[tuple[Any, ...]]
 
 
 def read_small(connection: sqlite3.Connection, queries: Mapping[str, Query]) -> dict[str, pl.DataFrame]:
-    """Small frames through the stdlib driver (Python rows: fine for thousands), of exact schemas."""
-    frames = {}
-    for name, (sql, schema) in queries.items():
-        cursor = connection.execute(sql)
-        columns = [d[0] for d in cursor.description]
-        found = cursor.fetchall()
-        raw = pl.DataFrame(found, schema=columns, orient="row", infer_schema_length=None) if found else pl.DataFrame()
-        frames[name] = conform(raw, schema)
-    return frames
+    """Frames of exact schemas through the stdlib driver: up to a few days' rows, read column-wise."""
+    return {name: _read_columns(connection, sql, schema) for name, (sql, schema) in queries.items()}
+
+
+def _read_columns(connection: sqlite3.Connection, sql: str, schema: pl.Schema) -> pl.DataFrame:
+    """One query's rows as one JSON array per column, built by SQLite in one pass and decoded by polars: no
+    Python object per value (half the time of Python rows). Rows in one scan, so the arrays line up."""
+    arrays = ", ".join(f"json_group_array({name})" for name in schema.names())
+    found = connection.execute(f"SELECT COUNT(*), {arrays} FROM ({sql})").fetchone()
+    if found[0] == 0:
+        return pl.DataFrame(schema=schema)
+    columns = {}
+    for (name, dtype), text in zip(schema.items(), found[1:], strict=True):
+        stored = pl.Int64 if dtype in (pl.Int64, pl.Boolean) else pl.String  # dates and timestamps are text
+        columns[name] = pl.Series(name, [text]).str.json_decode(pl.List(stored)).explode()
+    return conform(pl.DataFrame(columns), schema)
 
 
 def read_in_child(database: str, queries: Mapping[str, str]) -> dict[str, pl.DataFrame]:
