@@ -36,15 +36,16 @@ UNPRICED = pl.Schema(
     {"day": pl.Date, "provider": pl.String, "model": pl.String, **dict.fromkeys(TOKEN_COLUMNS, pl.Int64)}
 )
 # A day's derived frames: the attribution ledger and its unattributed rows (rules §4.2), the tokens of models
-# without a price, the ledger summed per customer and per feature/provider/model (what most views sum), the
-# usage rows' cost per provider and the events' coverage per key (the reconciliation's two sides), and the
-# providers and models the day's rows name.
+# without a price, the ledger summed per customer, per feature/provider/model and per customer/provider/model
+# (what most views sum), the usage rows' cost per provider and the events' coverage per key (the
+# reconciliation's two sides), and the providers and models the day's rows name.
 PARTS: dict[str, pl.Schema] = {
     "ledger": schemas.LEDGER,
     "unattributed": schemas.UNATTRIBUTED_ROWS,
     "unpriced": UNPRICED,
     "customers": schemas.CUSTOMER_DAYS,
     "usage": schemas.USAGE_DAYS,
+    "customer_models": schemas.CUSTOMER_MODEL_DAYS,
     "usage_cost": schemas.USAGE_COST_DAYS,
     "coverage": schemas.ROW_COVERAGE,
     "models": schemas.MODEL_DAYS,
@@ -80,6 +81,7 @@ class DayFrames:
     unpriced: pl.DataFrame
     customers: pl.DataFrame
     usage: pl.DataFrame
+    customer_models: pl.DataFrame
     usage_cost: pl.DataFrame
     coverage: pl.DataFrame
     models: pl.DataFrame
@@ -313,8 +315,12 @@ def compute_days(
             named,
         ]
     )
-    customers, usage_sums = pl.collect_all(
-        [ledger_sums.customer_days(ledger.lazy()), ledger_sums.usage_days(ledger.lazy())]
+    customers, usage_sums, customer_models = pl.collect_all(
+        [
+            ledger_sums.customer_days(ledger.lazy()),
+            ledger_sums.usage_days(ledger.lazy()),
+            ledger_sums.customer_model_days(ledger.lazy()),
+        ]
     )
     collected = {
         "ledger": ledger,
@@ -322,6 +328,7 @@ def compute_days(
         "unpriced": unpriced_tokens,
         "customers": customers,
         "usage": usage_sums,
+        "customer_models": customer_models,
         "usage_cost": usage_cost,
         "coverage": coverage,
         "models": models,

@@ -160,6 +160,22 @@ USAGE_DAYS = pl.Schema(
     }
 )
 
+# The ledger summed per day, customer, provider and model, rows with tokens but no requests apart from the
+# others (so a sum keeps whether a customer has any: the model report's revenue basis, rules §4.5): what the
+# model and provider cross-subsidy sums, with half the ledger's rows.
+CUSTOMER_MODEL_DAYS = pl.Schema(
+    {
+        "day": pl.Date,
+        "customer_id": pl.String,
+        "provider": pl.String,
+        "model": pl.String,
+        "cost_micros": pl.Int64,
+        "estimated_micros": pl.Int64,
+        "requests": pl.Int64,
+        **dict.fromkeys(TOKEN_COLUMNS, pl.Int64),
+    }
+)
+
 # The providers and models a day's usage rows and request events name.
 MODEL_DAYS = pl.Schema({"day": pl.Date, "provider": pl.String, "model": pl.String})
 

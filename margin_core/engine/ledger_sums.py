@@ -20,6 +20,18 @@ def customer_days(ledger: pl.LazyFrame) -> pl.LazyFrame:
     return ledger.group_by("day", "customer_id").agg(pl.col(_SUMMED).sum()).select(schemas.CUSTOMER_DAYS.names())
 
 
+def customer_model_days(ledger: pl.LazyFrame) -> pl.LazyFrame:
+    """Per day, customer, provider and model: the same sums (CUSTOMER_MODEL_DAYS). Rows with tokens but no
+    requests are summed apart from the others, so every summed row still has tokens without requests
+    exactly where one of its rows had (the revenue basis of `dimensions.by_usage_attribute`)."""
+    uncounted = ((pl.sum_horizontal(TOKEN_COLUMNS) > 0) & (pl.col("requests") == 0)).alias("_uncounted")
+    return (
+        ledger.group_by("day", "customer_id", "provider", "model", uncounted)
+        .agg(pl.col(_SUMMED).sum())
+        .select(schemas.CUSTOMER_MODEL_DAYS.names())
+    )
+
+
 def usage_cost_days(usage: pl.LazyFrame) -> pl.LazyFrame:
     """The usage rows' cost per day and provider (USAGE_COST_DAYS): what each provider reported."""
     return usage.group_by("day", "provider").agg(pl.col("cost_micros").sum()).select(schemas.USAGE_COST_DAYS.names())

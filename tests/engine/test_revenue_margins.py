@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from margin_core import schemas
-from margin_core.engine import dimensions, granularity, margins, revenue
+from margin_core.engine import dimensions, granularity, ledger_sums, margins, revenue
 
 
 def lines(*rows: dict[str, Any]) -> pl.LazyFrame:
@@ -224,3 +224,50 @@ def test_requests_basis_falls_back_to_tokens_for_a_customer_with_request_less_us
         "chat": 25_000_000,
         "search": 75_000_000,
     }
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", None]),
+            st.sampled_from(["chat", "search"]),
+            st.sampled_from(["m1", "m2"]),
+            st.integers(0, 10**6),
+            st.integers(0, 3),
+            st.integers(0, 50),
+        ),
+        max_size=25,
+    ),
+    st.sampled_from(["requests", "tokens"]),
+)
+def test_model_reports_on_the_per_customer_model_sums_equal_them_on_the_ledger(
+    rows: list[tuple[str | None, str, str, int, int, int]], basis: dimensions.Basis
+) -> None:
+    # Rows with tokens but no requests switch a customer's basis (rules §4.5): the sums keep them apart.
+    ledger = pl.DataFrame(
+        [
+            {
+                "day": date(2026, 3, 1 + i % 2),
+                "customer_id": c,
+                "feature": f,
+                "provider": "openai",
+                "model": m,
+                "metadata_json": "{}",
+                "cost_micros": cost,
+                "estimated_micros": 0,
+                "requests": req,
+                "input_tokens": tok,
+                "cached_input_tokens": 0,
+                "cache_write_tokens": tok // 3,
+                "output_tokens": 0,
+            }
+            for i, (c, f, m, cost, req, tok) in enumerate(rows)
+        ],
+        schema=schemas.LEDGER,
+    ).lazy()
+    daily = _daily({"a": 400, "b": 101, "c": 50})
+    summed = ledger_sums.customer_model_days(ledger)
+    for values in (["provider", "model"], ["provider"]):
+        expected = dimensions.by_usage_attribute(ledger, daily_revenue=daily, values=values, basis=basis)
+        found = dimensions.by_usage_attribute(summed, daily_revenue=daily, values=values, basis=basis)
+        assert found.collect().sort(values).equals(expected.collect().sort(values))

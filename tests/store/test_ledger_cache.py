@@ -188,6 +188,11 @@ def test_the_day_sums_equal_the_sums_of_the_whole_range(tmp_path: Path) -> None:
     )
     named = pl.concat([usage.select("provider", "model"), events.select("provider", "model")]).unique()
     assert reports.models_seen(workspace).equals(named.sort("provider", "model"))
+    daily = reports.daily_revenue(workspace, start=START, end=END)
+    for dimension in ("model", "provider"):  # read from the per-customer model sums
+        whole = reports.dimension_rows(led, daily_revenue=daily, workspace=workspace, dimension=dimension)
+        found = reports.dimension_margins(workspace, start=START, end=END, dimension=dimension)
+        assert found.sort(pl.all(), nulls_last=True).equals(whole.collect().sort(pl.all(), nulls_last=True))
 
 
 def test_a_report_reads_only_the_days_of_its_range(tmp_path: Path) -> None:
