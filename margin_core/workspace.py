@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
@@ -80,22 +80,26 @@ def load_workspace(engine: Engine) -> Workspace:
             pass
     with engine.begin() as connection:
         store_id = repo.store_id(connection)
+    location = url.render_as_string(hide_password=False)
     with engine.connect() as connection:
+        settings = repo.read_settings(connection)
         versions = repo.day_versions(connection)
         source_days = repo.source_days(connection)
         sync_status = sync_runs.latest_runs(connection)
-        settings = repo.read_settings(connection)
-        overrides = prices.override_frame(repo.read_price_override_rows(connection))
+        tables = _tables(
+            (location, store_id),
+            settings,
+            lambda: (repo.read_small_frames(engine), repo.read_price_override_rows(connection)),
+        )
     return _assemble(
-        frames=repo.read_small_frames(engine),
+        tables,
         read=partial(repo.read_days, engine),
-        folder=cache_folder(url.render_as_string(hide_password=False), sqlite_file=sqlite_file),
+        folder=cache_folder(location, sqlite_file=sqlite_file),
         store_id=store_id,
         versions=versions,
         source_days=source_days,
         sync_status=sync_status,
         settings=settings,
-        overrides=overrides,
     )
 
 
@@ -126,13 +130,16 @@ def load_workspace_file(database: str) -> Workspace:
         versions = light.day_versions(connection)
         source_days = light.source_days(connection)
         sync_status = light.sync_status(connection)
-        overrides = prices.override_frame(light.price_override_rows(connection))
-        frames = light.read_small_frames(connection)
+        tables = _tables(
+            (str(Path(database).resolve()), store_id),
+            settings,
+            lambda: (light.read_small_frames(connection), light.price_override_rows(connection)),
+        )
         connection.execute("COMMIT")
     finally:
         connection.close()
     return _assemble(
-        frames=frames,
+        tables,
         read=partial(light.read_days, database),
         folder=cache_folder(f"sqlite:///{database}", sqlite_file=database),
         store_id=store_id,
@@ -140,13 +147,51 @@ def load_workspace_file(database: str) -> Workspace:
         source_days=source_days,
         sync_status=sync_status,
         settings=settings,
-        overrides=overrides,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """A snapshot's small tables, customer links resolved, and the rules digest of its day ledger."""
+
+    frames: dict[str, pl.DataFrame]
+    overrides: pl.DataFrame
+    mappings: pl.DataFrame
+    digest: str
+
+
+# The small tables last read per store (its location and id) with the `tables_version` they were read at:
+# an SDK batch moves only the data version (`repo.bump_version`), so the next snapshot keeps them.
+_TABLES_KEPT = 8
+_tables_read: dict[tuple[str, str], tuple[str, _Tables]] = {}
+
+
+def _tables(
+    store: tuple[str, str],
+    settings: dict[str, str],
+    read: Callable[[], tuple[dict[str, pl.DataFrame], list[tuple[Any, ...]]]],
+) -> _Tables:
+    """The store's small tables: those read before if no write changed them since, else read now (`read`
+    runs in the snapshot's transaction)."""
+    version = settings.get("tables_version")
+    kept = _tables_read.get(store)
+    if version is not None and kept is not None and kept[0] == version:
+        return kept[1]
+    frames, override_rows = read()
+    aliases, overrides = frames["aliases"], prices.override_frame(override_rows)
+    mappings = resolve_aliases(frames["mappings"], aliases)
+    tables = _Tables(frames, overrides, mappings, rules_digest(mappings=mappings, aliases=aliases, overrides=overrides))
+    if version is not None:
+        _tables_read.pop(store, None)
+        while len(_tables_read) >= _TABLES_KEPT:
+            _tables_read.pop(next(iter(_tables_read)))
+        _tables_read[store] = (version, tables)
+    return tables
+
+
 def _assemble(
+    tables: _Tables,
     *,
-    frames: dict[str, pl.DataFrame],
     read: DayReader,
     folder: Path | None,
     store_id: str,
@@ -154,27 +199,24 @@ def _assemble(
     source_days: dict[str, tuple[date, date]],
     sync_status: dict[str, tuple[str, date | None]],
     settings: dict[str, str],
-    overrides: pl.DataFrame,
 ) -> Workspace:
-    aliases = frames["aliases"]
-    mappings = resolve_aliases(frames["mappings"], aliases)
     days = DayLedger(
         read=read,
         store_id=store_id,
         versions=versions,
-        mappings=mappings,
-        aliases=aliases,
-        overrides=overrides,
-        digest=rules_digest(mappings=mappings, aliases=aliases, overrides=overrides),
+        mappings=tables.mappings,
+        aliases=tables.frames["aliases"],
+        overrides=tables.overrides,
+        digest=tables.digest,
         folder=folder,
     )
     return Workspace(
         days=days,
-        mappings=mappings,
-        customers=frames["customers"],
-        revenue=frames["revenue"],
-        api_keys=frames["api_keys"],
-        price_overrides=overrides,
+        mappings=tables.mappings,
+        customers=tables.frames["customers"],
+        revenue=tables.frames["revenue"],
+        api_keys=tables.frames["api_keys"],
+        price_overrides=tables.overrides,
         settings=settings,
         version=int(settings.get("data_version", "0")),  # the store's change counter, read in the same snapshot
         source_days=source_days,

@@ -126,7 +126,7 @@ def ingest_frame(engine: Engine, batch: pl.DataFrame) -> int:
         begin_write(connection)
         count = ingest_on(connection, batch)
         if count:
-            bump_version(connection)  # the app's cached reports see the new events
+            bump_version(connection, days_only=True)  # the app's cached reports see the new events
     return count
 
 

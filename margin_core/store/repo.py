@@ -75,12 +75,16 @@ def _upsert(
     return len(rows)
 
 
-def bump_version(connection: Connection) -> None:
-    """Mark the store changed, so cached reports are recomputed (any sync, import or mapping)."""
-    # One statement: two writers of a fresh store both creating the row would collide (rules §6).
+def bump_version(connection: Connection, *, days_only: bool = False) -> None:
+    """Mark the store changed, so cached reports are recomputed (any sync, import or mapping).
+
+    `data_version` moves on every write; `tables_version` too unless the write changed only usage or events
+    of some days (`days_only`: an SDK batch), so a reader keeps the small tables it has (`workspace`)."""
+    # One statement: two writers of a fresh store both creating the rows would collide (rules §6).
+    rows = "('data_version', '1')" if days_only else "('data_version', '1'), ('tables_version', '1')"
     connection.execute(
         text(
-            "INSERT INTO setting (key, value) VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE "
+            f"INSERT INTO setting (key, value) VALUES {rows} ON CONFLICT (key) DO UPDATE "
             "SET value = CAST(CAST(setting.value AS BIGINT) + 1 AS VARCHAR(20))"
         )
     )

@@ -356,3 +356,35 @@ def test_postgres_keeps_the_same_cache_locally(pg_engine: Engine) -> None:
     after = _all_reports(load_workspace(engine))
     assert ledger_cache.stats.recomputed == [touched]
     _assert_same(after, _from_scratch(engine))
+
+
+@pytest.mark.parametrize("through", ["file", "sqlalchemy"])
+def test_an_sdk_batch_keeps_the_small_tables_and_any_other_write_reads_them_again(
+    tmp_path: Path, through: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from margin_core import workspace as snapshots
+
+    engine = _store(tmp_path)
+    if through == "sqlalchemy":  # the loader PostgreSQL stores use
+        monkeypatch.setattr(snapshots, "load_workspace_file", _not_ready)
+    before = load_workspace(engine)
+    ingest_frame(engine, _events(5_000, 40, day=START))
+    after_batch = load_workspace(engine)
+    assert after_batch.version > before.version
+    assert after_batch.customers is before.customers and after_batch.mappings is before.mappings
+    assert after_batch.days.versions[START] > before.days.versions[START]  # the batch's day moved
+    app_actions.save_mapping(engine, provider="*", dimension="api_key_id", value="key_0", customer_id="cus_0")
+    after_mapping = load_workspace(engine)
+    assert after_mapping.mappings is not before.mappings
+    assert ("key_0", "cus_0") in after_mapping.mappings.select("value", "customer_id").rows()
+    assert after_mapping.days.digest != before.days.digest  # the rule changed: every day is recomputed
+    with engine.begin() as connection:  # any other writer moves the tables' version too
+        repo.upsert_customers(connection, [("cus_9", "Nine", "", "", "", "", "{}", "api")])
+        repo.bump_version(connection)
+    assert "cus_9" in load_workspace(engine).customers["customer_id"].to_list()
+
+
+def _not_ready(database: str) -> Workspace:
+    from margin_core.store import light
+
+    raise light.NotReady(database)
