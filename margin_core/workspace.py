@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
-from margin_core import prices
+from margin_core import ledger_cache, prices
 from margin_core.engine.dimensions import Basis
 from margin_core.engine.margins import DEFAULT_BREAK_EVEN
 from margin_core.ledger_cache import DayLedger, DayReader, cache_folder, priced_frames, resolve_aliases, rules_digest
@@ -189,6 +189,12 @@ def _tables(
     return tables
 
 
+def forget() -> None:
+    """Drop what this process keeps between snapshots: small tables and day frames (tests: a new process)."""
+    _tables_read.clear()
+    ledger_cache.forget()
+
+
 def _assemble(
     tables: _Tables,
     *,
@@ -231,4 +237,4 @@ def priced_store_frames(workspace: Workspace) -> tuple[pl.DataFrame, pl.DataFram
     return priced_frames(workspace.days.read(None), aliases=workspace.days.aliases, overrides=workspace.price_overrides)
 
 
-__all__ = ["Workspace", "load_workspace", "priced_store_frames"]
+__all__ = ["Workspace", "forget", "load_workspace", "priced_store_frames"]

@@ -21,7 +21,7 @@ from margin_core.settings import REPO_ROOT
 from margin_core.store import repo
 from margin_core.store.db import make_engine
 from margin_core.store.events import BATCH_COLUMNS, ingest_frame
-from margin_core.workspace import Workspace, load_workspace, priced_store_frames
+from margin_core.workspace import Workspace, forget, load_workspace, priced_store_frames
 
 START = date(2026, 3, 1)
 DAYS = 6
@@ -113,13 +113,13 @@ def _all_reports(workspace: Workspace) -> dict[str, pl.DataFrame]:
 
 def _from_scratch(engine: Engine) -> dict[str, pl.DataFrame]:
     """Every report computed with no cache at all: no files, nothing in memory."""
-    ledger_cache.forget()
+    forget()
     workspace = load_workspace(engine)
     workspace = dataclasses.replace(workspace, days=dataclasses.replace(workspace.days, folder=None))
     try:
         return _all_reports(workspace)
     finally:
-        ledger_cache.forget()
+        forget()
 
 
 def _assert_same(got: dict[str, pl.DataFrame], expected: dict[str, pl.DataFrame]) -> None:
@@ -130,7 +130,7 @@ def _assert_same(got: dict[str, pl.DataFrame], expected: dict[str, pl.DataFrame]
 
 @pytest.fixture(autouse=True)
 def _fresh_memory() -> None:
-    ledger_cache.forget()
+    forget()
     ledger_cache.stats.recomputed.clear()
 
 
@@ -147,7 +147,7 @@ def test_a_write_to_one_day_recomputes_that_day_only(tmp_path: Path) -> None:
     assert not after["customers"].equals(first["customers"])
     _assert_same(after, _from_scratch(engine))
 
-    ledger_cache.forget()  # a new process: other days come from their files
+    forget()  # a new process: other days come from their files
     ledger_cache.stats.recomputed.clear()
     with engine.begin() as connection:
         repo.upsert_usage(connection, _usage(touched + timedelta(days=1), key="key_0", cost=777_777))
@@ -209,6 +209,7 @@ def test_a_change_of_rules_recomputes_every_day(tmp_path: Path) -> None:
     with engine.begin() as connection:
         repo.upsert_mappings(connection, [("openai", "api_key_id", "key_1", "cus_3")])
         repo.upsert_aliases(connection, [("cus_0", "cus_STRIPE")])
+        repo.bump_version(connection)  # as every writer does
     after = _all_reports(load_workspace(engine))
     assert len(ledger_cache.stats.recomputed) == DAYS
     _assert_same(after, _from_scratch(engine))
@@ -227,7 +228,7 @@ def test_deleted_or_corrupt_files_change_no_number(tmp_path: Path) -> None:
     files[4].unlink()  # deleted
     table = pl.read_parquet(files[5])  # right day, wrong stamp
     table.with_columns(pl.lit("someone/else").alias("stamp")).write_parquet(files[5])
-    ledger_cache.forget()
+    forget()
     ledger_cache.stats.recomputed.clear()
     rejected = ledger_cache.stats.files_rejected
     _assert_same(_all_reports(load_workspace(engine)), expected)
@@ -235,7 +236,7 @@ def test_deleted_or_corrupt_files_change_no_number(tmp_path: Path) -> None:
     assert sorted(ledger_cache.stats.recomputed) == sorted(
         f.name[:10] and date.fromisoformat(f.name[:10]) for f in [files[0], files[1], files[2], files[4], files[5]]
     )
-    ledger_cache.forget()
+    forget()
     ledger_cache.stats.recomputed.clear()
     _assert_same(_all_reports(load_workspace(engine)), expected)  # rewritten whole
     assert ledger_cache.stats.recomputed == []
@@ -268,7 +269,7 @@ def test_any_writes_then_a_report_equal_a_recompute_from_scratch(
     tmp_path_factory: pytest.TempPathFactory, writes: list[tuple[str, int, int]]
 ) -> None:
     engine = _store(tmp_path_factory.mktemp("p"))
-    ledger_cache.forget()
+    forget()
     _all_reports(load_workspace(engine))  # every day cached
     for step, (kind, offset, n) in enumerate(writes):
         day = START + timedelta(days=offset)
@@ -308,7 +309,7 @@ def test_any_writes_then_a_report_equal_a_recompute_from_scratch(
                 )
             repo.bump_version(connection)
         if step % 2 == 1:
-            ledger_cache.forget()  # sometimes a new process, sometimes the app's memory
+            forget()  # sometimes a new process, sometimes the app's memory
         _assert_same(_all_reports(load_workspace(engine)), _from_scratch(engine))
 
 
@@ -330,7 +331,7 @@ def test_two_processes_rebuilding_at_once_agree(tmp_path: Path) -> None:
     assert all(child.returncode == 0 for child in children), [err for _, err in outputs]
     assert len({out for out, _ in outputs}) == 1
     assert len(list(folder.glob("*.parquet"))) == DAYS and not list(folder.glob(".*.tmp"))
-    ledger_cache.forget()
+    forget()
     ledger_cache.stats.recomputed.clear()
     _assert_same(_all_reports(load_workspace(engine)), expected)
     assert ledger_cache.stats.recomputed == []  # every file the children wrote is whole and trusted
@@ -348,7 +349,7 @@ def test_postgres_keeps_the_same_cache_locally(pg_engine: Engine) -> None:
     _all_reports(load_workspace(engine))
     folder = load_workspace(engine).days.folder
     assert folder is not None and len(list(folder.glob("*.parquet"))) == DAYS
-    ledger_cache.forget()
+    forget()
     ledger_cache.stats.recomputed.clear()
     touched = START + timedelta(days=4)
     ingest_frame(engine, _events(9_000, 10, day=touched))
