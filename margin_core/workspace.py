@@ -173,19 +173,18 @@ def _tables(
 ) -> _Tables:
     """The store's small tables: those read before if no write changed them since, else read now (`read`
     runs in the snapshot's transaction)."""
-    version = settings.get("tables_version")
+    version = settings.get("tables_version", "0")  # "0": no write since a store's creation moved it
     kept = _tables_read.get(store)
-    if version is not None and kept is not None and kept[0] == version:
+    if kept is not None and kept[0] == version:
         return kept[1]
     frames, override_rows = read()
     aliases, overrides = frames["aliases"], prices.override_frame(override_rows)
     mappings = resolve_aliases(frames["mappings"], aliases)
     tables = _Tables(frames, overrides, mappings, rules_digest(mappings=mappings, aliases=aliases, overrides=overrides))
-    if version is not None:
-        _tables_read.pop(store, None)
-        while len(_tables_read) >= _TABLES_KEPT:
-            _tables_read.pop(next(iter(_tables_read)))
-        _tables_read[store] = (version, tables)
+    _tables_read.pop(store, None)
+    while len(_tables_read) >= _TABLES_KEPT:
+        _tables_read.pop(next(iter(_tables_read)))
+    _tables_read[store] = (version, tables)
     return tables
 
 
