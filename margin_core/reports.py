@@ -210,7 +210,20 @@ def report(
     grain: granularity.Granularity | None = None,
 ) -> pl.DataFrame:
     """Any report of rules §5 with its exact columns (money in micro-dollars until `to_cli_frame`);
-    `grain` overrides the adaptive granularity of `over-time`."""
+    `grain` overrides the adaptive granularity of `over-time`. Once per snapshot and arguments."""
+    return workspace.remember(
+        ("report", kind, start, end, grain), lambda: _report(workspace, kind, start=start, end=end, grain=grain)
+    )
+
+
+def _report(
+    workspace: Workspace,
+    kind: ReportKind,
+    *,
+    start: date,
+    end: date,
+    grain: granularity.Granularity | None = None,
+) -> pl.DataFrame:
     if kind == "customers":
         frame = customer_margins(workspace, start=start, end=end).sort("customer_id")
     elif kind == "over-time":

@@ -7,7 +7,9 @@ caches them per day.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -43,16 +45,29 @@ class Workspace:
     source_days: dict[str, tuple[date, date]]  # first and last day of each provider's usage and of "events"
     sync_status: dict[str, tuple[str, date | None]]  # source → (status, day) of its newest sync run
     # Per-range results shared by every report of that range (a page shows several); bounded.
-    memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
+    memo: dict[tuple[object, ...], Future[Any]] = field(default_factory=dict, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def remember(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
-        """`compute()` once per key for this snapshot; past 16 entries the oldest goes, except the whole
-        snapshot's derived day frames (`("days",)`), which every range of the app is cut from."""
-        if key not in self.memo:
-            if len(self.memo) >= 16:
-                self.memo.pop(next(k for k in self.memo if k != ("days",)))
-            self.memo[key] = compute()
-        return self.memo[key]  # type: ignore[return-value]
+        """`compute()` once per key for this snapshot (a caller asking while another thread computes it waits
+        for that result); past 16 entries the oldest finished one goes, except the whole snapshot's derived
+        day frames (`("days",)`), which every range of the app is cut from."""
+        with self._lock:
+            entry = self.memo.get(key)
+            mine = entry is None
+            if entry is None:
+                finished = [k for k, f in self.memo.items() if k != ("days",) and f.done()]
+                if len(self.memo) >= 16 and finished:
+                    self.memo.pop(finished[0])
+                entry = self.memo[key] = Future()
+        if mine:
+            try:
+                entry.set_result(compute())
+            except BaseException as exc:
+                with self._lock:
+                    self.memo.pop(key, None)  # not kept: the next caller tries again
+                entry.set_exception(exc)
+        return entry.result()  # type: ignore[no-any-return]
 
     @property
     def break_even(self) -> float:

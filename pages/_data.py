@@ -180,6 +180,12 @@ def customer_choices(version: int) -> pl.DataFrame:
     return founder.customer_choices(ws(version))
 
 
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def start_overview(version: int, start: date, end: date) -> None:
+    """Once per store version and range: the Overview's longest parts start in the background."""
+    founder.start_overview(ws(version), start=start, end=end)
+
+
 @st.cache_data(max_entries=ENTRIES, show_spinner="Checking alerts…")
 def alerts(version: int, last_day: date) -> pl.DataFrame:
     return founder.alerts(ws(version), last_day=last_day)

@@ -13,6 +13,7 @@ from pages._ui import delta_pct, delta_pts, escape_markdown, header, money, pct
 
 start, end = frame()
 version = _data.version()
+_data.start_overview(version, start, end)
 header("Overview", start, end, what="gross margin = Stripe revenue − LLM provider cost")
 
 table = _data.customers(version, start, end)

@@ -64,3 +64,38 @@ def test_the_snapshot_ledger_outlives_many_ranges(tmp_path) -> None:
         reports.customer_margins(workspace, start=start, end=start + timedelta(days=7))
     assert ("days",) in workspace.memo
     assert len(workspace.memo) <= 16
+
+
+def test_a_result_asked_for_by_several_threads_is_computed_once(tmp_path) -> None:
+    import threading
+    import time
+
+    import pytest
+
+    from margin_core.store.db import make_engine
+    from margin_core.workspace import load_workspace
+
+    workspace = load_workspace(make_engine(f"sqlite:///{tmp_path / 'm.db'}"))
+    calls: list[int] = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.2)  # the others ask meanwhile
+        return 42
+
+    found: list[int] = []
+    threads = [threading.Thread(target=lambda: found.append(workspace.remember(("k",), slow))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [42] * 4 and len(calls) == 1
+
+    def failing() -> int:
+        calls.append(1)
+        raise ValueError("no")
+
+    for _ in range(2):  # an error is not kept: the next caller computes again, and sees it
+        with pytest.raises(ValueError, match="no"):
+            workspace.remember(("bad",), failing)
+    assert len(calls) == 3

@@ -4,8 +4,11 @@ forecast, and whether a period can be compared with the one before it.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -55,9 +58,29 @@ def can_compare(workspace: Workspace, *, start: date, end: date) -> bool:
 
 def alerts(workspace: Workspace, *, last_day: date) -> pl.DataFrame:
     """Every alert holding on `last_day` (engine.alerts.ALERTS columns) with a sentence per alert."""
-    found = alerting.evaluate(workspace, last_day=last_day)
-    sentences = [alerting.sentence(row) for row in found.iter_rows(named=True)]
-    return found.with_columns(pl.Series("text", sentences, dtype=pl.String))
+
+    def evaluate() -> pl.DataFrame:
+        found = alerting.evaluate(workspace, last_day=last_day)
+        sentences = [alerting.sentence(row) for row in found.iter_rows(named=True)]
+        return found.with_columns(pl.Series("text", sentences, dtype=pl.String))
+
+    return workspace.remember(("alerts", last_day), evaluate)
+
+
+def start_overview(workspace: Workspace, *, start: date, end: date) -> None:
+    """Begin the Overview's two longest computations, the alerts of its last day and the models report, each
+    in a background thread: the page draws its other parts meanwhile (polars works outside the GIL), then
+    finds them done or waits for them (`Workspace.remember`). An error reaches the page when it asks."""
+    for compute in (
+        lambda: alerts(workspace, last_day=end - timedelta(days=1)),
+        lambda: reports.report(workspace, "models", start=start, end=end),
+    ):
+        threading.Thread(target=_quietly, args=(compute,), name="margin-overview", daemon=True).start()
+
+
+def _quietly(compute: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):  # the page computes it again and shows the error
+        compute()
 
 
 def alerts_csv_frame(found: pl.DataFrame) -> pl.DataFrame:
