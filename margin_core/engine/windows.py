@@ -21,20 +21,24 @@ def trailing_sums(
     span = (last - first).days + 1
     if not 0 < evaluated <= span - 2 * width + 1:
         raise ValueError(f"{evaluated} days of {span} cannot each have two windows of {width} days before them")
-    inside = daily.filter(pl.col("day").is_between(first, last) & pl.col(key).is_not_null()).select(key, "day", *values)
-    numbers = inside.select(pl.col(key).unique().sort()).with_row_index("_key_no").collect()
-    slot = pl.col("_key_no").cast(pl.Int64) * span + (pl.col("day") - pl.lit(first)).dt.total_days()
-    sums = inside.join(numbers.lazy(), on=key).group_by(slot.alias("_slot")).agg(pl.col(values).sum()).collect()
-    rows = pl.int_range(numbers.height * evaluated, eager=True)  # the evaluated days of each key
+    inside = (
+        daily.filter(pl.col("day").is_between(first, last) & pl.col(key).is_not_null())
+        .select(pl.col(key).cast(pl.String), "day", *values)
+        .collect()
+    )
+    keys = inside[key].unique().sort()
+    # a key's number is its place in sorted order: its code as an enum of the sorted keys (no join)
+    number = pl.col(key).cast(pl.Enum(keys)).to_physical().cast(pl.Int64)
+    slot = number * span + (pl.col("day") - pl.lit(first)).dt.total_days()
+    sums = inside.lazy().group_by(slot.alias("_slot")).agg(pl.col(values).sum()).collect()
+    rows = pl.int_range(keys.len() * evaluated, eager=True)  # the evaluated days of each key
     key_no, day_no = rows // evaluated, rows % evaluated
     at = key_no * span + (span - evaluated) + day_no
     columns = {}
     for value in values:
-        dense = pl.zeros(numbers.height * span, dtype=sums.schema[value], eager=True).scatter(
-            sums["_slot"], sums[value]
-        )
+        dense = pl.zeros(keys.len() * span, dtype=sums.schema[value], eager=True).scatter(sums["_slot"], sums[value])
         now = dense.rolling_sum(width)
         columns[f"{value}_now"] = now.gather(at)
         columns[f"{value}_before"] = now.shift(width).gather(at)
     days = pl.date_range(last - timedelta(days=evaluated - 1), last, "1d", eager=True)
-    return pl.DataFrame({key: numbers[key].gather(key_no), "day": days.gather(day_no), **columns})
+    return pl.DataFrame({key: keys.gather(key_no), "day": days.gather(day_no), **columns})
