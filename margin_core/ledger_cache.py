@@ -26,11 +26,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from margin_core import schemas, settings
 from margin_core.schemas import TOKEN_COLUMNS
+
+if TYPE_CHECKING:
+    from polars._typing import EngineType
 
 UNPRICED = pl.Schema(
     {"day": pl.Date, "provider": pl.String, "model": pl.String, **dict.fromkeys(TOKEN_COLUMNS, pl.Int64)}
@@ -69,6 +73,7 @@ _CODE = (
     "schemas.py",
     "ledger_cache.py",
 )
+_IN_MEMORY_ROWS = 1_000_000  # store rows of the days computed at once, up to which polars runs in memory
 _MEMO_DAYS = 4_000  # per-day frames kept in memory by stamp: the app's next snapshot reuses the unchanged days
 
 
@@ -291,7 +296,11 @@ def compute_days(
     from margin_core.engine import ledger_sums
 
     days = sorted(set(days))
-    usage, events = priced_frames(read(days), aliases=aliases, overrides=overrides)
+    frames = read(days)
+    # A few days (an SDK batch's): polars' in-memory engine plans and runs small frames twice as fast;
+    # a rebuild of many days streams.
+    engine: EngineType = "in-memory" if sum(f.height for f in frames.values()) <= _IN_MEMORY_ROWS else "auto"
+    usage, events = priced_frames(frames, aliases=aliases, overrides=overrides, engine=engine)
     led, unattributed, row_coverage = attribution_of(usage, events, mappings=mappings)
     unpriced = (
         pl.concat(
@@ -313,14 +322,16 @@ def compute_days(
             ledger_sums.usage_cost_days(usage.lazy()),
             ledger_sums.coverage_days(row_coverage),
             named,
-        ]
+        ],
+        engine=engine,
     )
     customers, usage_sums, customer_models = pl.collect_all(
         [
             ledger_sums.customer_days(ledger.lazy()),
             ledger_sums.usage_days(ledger.lazy()),
             ledger_sums.customer_model_days(ledger.lazy()),
-        ]
+        ],
+        engine=engine,
     )
     collected = {
         "ledger": ledger,
@@ -348,7 +359,7 @@ def attribution_of(
 
 
 def priced_frames(
-    frames: dict[str, pl.DataFrame], *, aliases: pl.DataFrame, overrides: pl.DataFrame
+    frames: dict[str, pl.DataFrame], *, aliases: pl.DataFrame, overrides: pl.DataFrame, engine: EngineType = "auto"
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Usage with estimated rows priced and events with their own cost, ids linked (rules §4.1, §8)."""
     from margin_core import prices
@@ -364,7 +375,7 @@ def priced_frames(
     rates = prices.rate_table(rate_keys, overrides=overrides).lazy()
     priced_events = attribution.order_events(pricing.price_events(events.lazy(), rates=rates))
     priced_usage = pricing.price_estimated_usage(usage.lazy(), rates=rates)
-    collected = pl.collect_all([priced_usage, priced_events])
+    collected = pl.collect_all([priced_usage, priced_events], engine=engine)
     return collected[0], collected[1]
 
 
