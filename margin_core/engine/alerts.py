@@ -17,6 +17,7 @@ rule held (evaluated back `LOOKBACK` days). Pure polars; the day is an argument.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -71,19 +72,45 @@ def fraction_text(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
     )
 
 
-def _windows(daily: pl.LazyFrame, *, key: str, value: str, width: int, last_day: date) -> pl.LazyFrame:
-    """Per key and evaluated day d (the LOOKBACK days up to last_day): `current` = sum of `value` over
-    the `width` days ending with d, `previous` over the `width` days before them."""
-    windows = _windows_of(daily, key=key, values=[value], width=width, last_day=last_day)
-    return windows.rename({f"{value}_now": "current", f"{value}_before": "previous"})
-
-
-def _windows_of(daily: pl.LazyFrame, *, key: str, values: list[str], width: int, last_day: date) -> pl.LazyFrame:
-    """`_windows` of several columns at once: `<value>_now` and `<value>_before` for each."""
+def _holding(
+    daily: pl.LazyFrame,
+    *,
+    key: str,
+    values: list[str],
+    width: int,
+    last_day: date,
+    held: pl.Expr,
+    derived: Sequence[pl.Expr] = (),
+) -> pl.LazyFrame:
+    """The rows of `last_day` on which `held` holds for a key, with first_day (`_held_since`). `held` reads
+    each value's windows, `<value>_now` (the `width` days ending with the day) and `<value>_before` (the
+    `width` days before them), and the `derived` columns. The last day's windows are summed for every key
+    first; the evaluated days only for the keys it holds for then (a key's first_day is its own rows')."""
+    recent = pl.col("day") > last_day - timedelta(days=width)
+    holds_last = (
+        daily.filter(
+            pl.col("day").is_between(last_day - timedelta(days=2 * width - 1), last_day) & pl.col(key).is_not_null()
+        )
+        .group_by(key)
+        .agg(
+            *(pl.col(v).filter(recent).sum().alias(f"{v}_now") for v in values),
+            *(pl.col(v).filter(~recent).sum().alias(f"{v}_before") for v in values),
+        )
+        .with_columns(derived)
+        .filter(held)
+        .select(key)
+    )
     first = last_day - timedelta(days=LOOKBACK - 1 + 2 * width - 1)
-    return trailing_sums(
-        daily, key=key, values=values, width=width, first=first, last=last_day, evaluated=LOOKBACK
-    ).lazy()
+    windows = trailing_sums(
+        daily.join(holds_last, on=key, how="semi"),
+        key=key,
+        values=values,
+        width=width,
+        first=first,
+        last=last_day,
+        evaluated=LOOKBACK,
+    )
+    return _held_since(windows.lazy().with_columns(derived), key=key, held=held, last_day=last_day)
 
 
 def _held_since(frame: pl.LazyFrame, *, key: str, held: pl.Expr, last_day: date) -> pl.LazyFrame:
@@ -134,10 +161,12 @@ def cost_spikes(
         & (current - previous >= thresholds.spike_min_micros)
         & (current > 0)
     )
+    weeks = [pl.col("cost_micros_now").alias("current"), pl.col("cost_micros_before").alias("previous")]
     found = []
     for what, frame in keyed.items():
-        windows = _windows(frame, key="key", value="cost_micros", width=7, last_day=last_day)
-        alerts = _held_since(windows, key="key", held=held, last_day=last_day)
+        alerts = _holding(
+            frame, key="key", values=["cost_micros"], width=7, last_day=last_day, held=held, derived=weeks
+        )
         if what == "customer":
             subject = pl.coalesce(pl.col("_name").replace("", None), pl.col("key"))
             alerts = alerts.join(names, left_on="key", right_on="customer_id", how="left")
@@ -195,13 +224,19 @@ def worse_statuses(
         pl.lit(0, pl.Int64).alias("cost"),
         (pl.col("revenue_cents") * MICROS_PER_CENT).cast(pl.Int64).alias("revenue"),
     )
-    both = pl.concat([costs, revenue])
-    windows = _windows_of(both, key="customer_id", values=["cost", "revenue"], width=31, last_day=last_day)
-    windows = windows.with_columns(
+    statuses = [
         _status_rank(pl.col("revenue_now"), pl.col("cost_now"), thresholds.break_even).alias("now"),
         _status_rank(pl.col("revenue_before"), pl.col("cost_before"), thresholds.break_even).alias("before"),
+    ]
+    alerts = _holding(
+        pl.concat([costs, revenue]),
+        key="customer_id",
+        values=["cost", "revenue"],
+        width=31,
+        last_day=last_day,
+        held=pl.col("now") < pl.col("before"),
+        derived=statuses,
     )
-    alerts = _held_since(windows, key="customer_id", held=pl.col("now") < pl.col("before"), last_day=last_day)
     labels = list(STATUS_RANK)
     names = customers.select("customer_id", pl.col("name").alias("_name"))
     return alerts.join(names, on="customer_id", how="left").select(
@@ -228,12 +263,11 @@ def unattributed_share(ledger: pl.LazyFrame, *, last_day: date, thresholds: Thre
         pl.col("cost_micros").alias("total"),
         pl.when(pl.col("customer_id").is_null()).then(pl.col("cost_micros")).otherwise(0).alias("part"),
     )
-    windows = _windows_of(daily, key="key", values=["total", "part"], width=7, last_day=last_day)
     max_ppm = round(thresholds.unattributed_max * 1_000_000)
     held = (pl.col("total_now") > 0) & (
         pl.col("part_now").cast(pl.Int128) * 1_000_000 > pl.col("total_now").cast(pl.Int128) * max_ppm
     )
-    alerts = _held_since(windows, key="key", held=held, last_day=last_day)
+    alerts = _holding(daily, key="key", values=["total", "part"], width=7, last_day=last_day, held=held)
     share_now = pl.col("part_now") / pl.col("total_now")
     share_before = pl.col("part_before") / pl.col("total_before")
     return alerts.select(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from margin_core import schemas
-from margin_core.engine import alerts, forecast, ledger_sums
+from margin_core.engine import alerts, forecast, ledger_sums, windows
 
 L = date(2026, 11, 20)  # the last complete day the alerts look at
 M = 1_000_000
@@ -277,12 +277,14 @@ def test_windows_are_each_keys_sums_over_its_own_days(rows: list[tuple[int, str 
         {"day": [day(-back) for back, _, _ in rows], "key": [k for _, k, _ in rows], "v": [v for _, _, v in rows]},
         schema={"day": pl.Date, "key": pl.String, "v": pl.Int64},
     )
-    found = alerts._windows_of(frame.lazy(), key="key", values=["v"], width=width, last_day=L).collect()
+    reach = alerts.LOOKBACK - 1 + 2 * width - 1  # the oldest day a window of an evaluated day covers
+    found = windows.trailing_sums(
+        frame.lazy(), key="key", values=["v"], width=width, first=day(-reach), last=L, evaluated=alerts.LOOKBACK
+    )
 
     def total(key: str, first: int, last: int) -> int:  # days back, first >= last
         return sum(v for back, k, v in rows if k == key and last <= back <= first)
 
-    reach = alerts.LOOKBACK - 1 + 2 * width - 1  # the oldest day a window of an evaluated day covers
     keys = sorted({k for back, k, _ in rows if k is not None and 0 <= back <= reach})  # keys with a day inside
     expected = [
         (key, day(-back), total(key, back + width - 1, back), total(key, back + 2 * width - 1, back + width))
