@@ -17,11 +17,13 @@ versions are read before the data, so a write landing in between makes a file lo
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -254,6 +256,14 @@ class DayLedger:
         return split(frame)
 
     def _write(self, day: date, frames: DayFrames) -> None:
+        """Write the day's file beside the reader's work (the frames are in memory already); a process
+        exits only once its writes are done (`concurrent.futures` joins its workers at exit)."""
+        future = _writer().submit(self._write_now, day, frames)
+        with _writing_lock:
+            _writing.add(future)
+        future.add_done_callback(_written)
+
+    def _write_now(self, day: date, frames: DayFrames) -> None:
         assert self.folder is not None
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._path(day)
@@ -404,6 +414,30 @@ def _remember(key: tuple[date, str], frames: DayFrames) -> None:
     _memo.move_to_end(key)
     while len(_memo) > _MEMO_DAYS:
         _memo.popitem(last=False)
+
+
+@cache
+def _writer() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="margin-day-files")
+
+
+_writing: set[Future[None]] = set()
+_writing_lock = threading.Lock()
+
+
+def _written(future: Future[None]) -> None:
+    with _writing_lock:
+        _writing.discard(future)
+    if (error := future.exception()) is not None:  # a bug, not a full disk: say so (the numbers stay right)
+        logging.getLogger(__name__).error("writing a day file of the derived ledger failed: %r", error)
+
+
+def flush() -> None:
+    """Wait until every day file this process started writing is on disk (tests, and a reader of the folder)."""
+    with _writing_lock:
+        pending = list(_writing)
+    for future in pending:
+        future.result()
 
 
 def forget() -> None:

@@ -220,6 +220,7 @@ def test_deleted_or_corrupt_files_change_no_number(tmp_path: Path) -> None:
     expected = _all_reports(load_workspace(engine))
     folder = load_workspace(engine).days.folder
     assert folder is not None
+    ledger_cache.flush()  # the files are written beside the reports
     files = sorted(folder.glob("*.parquet"))
     assert len(files) == DAYS
     files[0].write_bytes(files[0].read_bytes()[:100])  # truncated
@@ -348,6 +349,7 @@ def test_postgres_keeps_the_same_cache_locally(pg_engine: Engine) -> None:
         repo.bump_version(connection)
     _all_reports(load_workspace(engine))
     folder = load_workspace(engine).days.folder
+    ledger_cache.flush()
     assert folder is not None and len(list(folder.glob("*.parquet"))) == DAYS
     forget()
     ledger_cache.stats.recomputed.clear()
