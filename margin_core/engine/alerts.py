@@ -117,8 +117,6 @@ def _held_since(frame: pl.LazyFrame, *, key: str, held: pl.Expr, last_day: date)
     """Rows of `last_day` where `held`, with first_day: the day after the last evaluated day it did not
     hold (or the first evaluated day)."""
     evaluated = frame.with_columns(held.fill_null(False).alias("_held"))
-    holding = evaluated.filter((pl.col("day") == last_day) & pl.col("_held")).select(key)
-    evaluated = evaluated.join(holding, on=key, how="semi")  # only the keys it holds for
     broke = (
         evaluated.filter(~pl.col("_held"))
         .group_by(key)
