@@ -23,7 +23,16 @@ from sqlalchemy import Connection, Engine
 
 from connectors.records import EventRecord
 from margin_core.store.db import begin_write
-from margin_core.store.repo import bump_version, touch_days
+from margin_core.store.repo import (
+    BUMP_VERSION,
+    NEXT_DAY_VERSION,
+    READ_SETTINGS,
+    bump_version,
+    touch_day_sql,
+    touch_days,
+    upsert_sql,
+)
+from margin_core.store.sqlite_writer import ChildWriter
 
 ROLLUP_KEY = ("day", "customer_id", "feature", "provider", "model", "api_key_id", "metadata_json", "has_cost")
 SUMMED = (
@@ -40,6 +49,15 @@ _MICRO = Decimal("0.000001")
 _UPSERT_ROWS = 100_000
 _BESIDE_ROWS = 100_000  # a thread is worth it for an import's batch, not for an SDK's few events
 _T = TypeVar("_T")
+# Recording a batch's keys row by row (the child writer binds them all at once), and through a table of the
+# batch's keys, returning the new ones (PostgreSQL; SQLite when some keys were seen before).
+_SEEN_INSERT = "INSERT INTO event_seen (event_key) VALUES (?) ON CONFLICT (event_key) DO NOTHING"
+_BATCH_KEY_TABLE = "CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)"
+_BATCH_KEY_INSERT = "INSERT INTO batch_key (event_key) VALUES ({param})"
+_RECORD_NEW = (
+    "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
+    "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
+)
 
 
 class _Cursor(Protocol):
@@ -134,10 +152,7 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     """`ingest_frame` inside the caller's transaction (an import writes its batches in one); no version bump."""
     if batch.is_empty():
         return 0
-    keys = batch["event_key"].sort()
-    if (keys.slice(1) == keys.slice(0, keys.len() - 1)).any():  # an id repeated in the batch: the first counts
-        batch = batch.filter(pl.col("event_key").is_first_distinct())
-        keys = batch["event_key"].sort()
+    batch, keys = _distinct(batch)
     raw = connection.connection.driver_connection
     assert raw is not None
     sqlite = connection.dialect.name == "sqlite"
@@ -158,6 +173,80 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
             return fresh.height
         finally:
             cursor.close()
+
+
+def _distinct(batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """The batch without the later events of an id it repeats (the first counts), and its keys sorted."""
+    keys = batch["event_key"].sort()
+    if (keys.slice(1) == keys.slice(0, keys.len() - 1)).any():
+        batch = batch.filter(pl.col("event_key").is_first_distinct())
+        keys = batch["event_key"].sort()
+    return batch, keys
+
+
+def ingest_in_child(
+    writer: ChildWriter,
+    batch: pl.DataFrame,
+    *,
+    check: Callable[[dict[str, str]], None],
+    settings: Mapping[str, str],
+) -> int:
+    """`ingest_frame` of an import's batch by the child writer (`sqlite_writer`), in one transaction of the
+    child's: the settings the import writes, the new keys in `event_seen`, their rollup rows, the touched
+    days and the version bump, exactly as the in-process path writes them. `check` sees the store's
+    settings inside the transaction first (an import refuses the demo workspace); whatever fails, nothing
+    is written. Returns how many events were new.
+    """
+    batch, keys = _distinct(batch)
+    setting = upsert_sql("setting", columns=("key", "value"), key=("key",), marker="?")
+    writer.send("begin")
+    writer.send("execute", sql=READ_SETTINGS, parameters=[])
+    writer.send("execute", sql="SAVEPOINT ingest_keys", parameters=[])
+    writer.send_many(_SEEN_INSERT, keys.to_frame())  # the usual batch is all new: keys stored while it rolls up
+    rolled = _roll_up(batch)
+    writer.reply()
+    check(dict(writer.reply()["rows"]))
+    writer.reply()
+    if writer.reply()["changes"] == batch.height:
+        writer.execute("RELEASE ingest_keys")
+        fresh = batch
+    else:  # some were seen before: the same insert through a table of the keys returns the new ones
+        writer.execute("ROLLBACK TO ingest_keys")
+        writer.execute("RELEASE ingest_keys")
+        writer.execute(_BATCH_KEY_TABLE)
+        writer.execute("DELETE FROM batch_key")
+        writer.send_many(_BATCH_KEY_INSERT.format(param="?"), keys.to_frame())
+        writer.reply()
+        new = writer.read_frame(_RECORD_NEW)["event_key"]
+        fresh = batch.filter(pl.col("event_key").is_in(new))
+        rolled = _roll_up(fresh)
+    for key, value in settings.items():
+        writer.execute(setting, [key, value])
+    if fresh.is_empty():
+        writer.commit()
+        return 0
+    sql, bound = _rollup_upsert(rolled, param="?")
+    writer.send_many(sql, rolled.select(_bindable(rolled[name]) for name in bound))
+    writer.send("execute", sql=NEXT_DAY_VERSION, parameters=[])
+    days = rolled["day"].unique().sort().cast(pl.String)
+    writer.reply()
+    version = int(writer.reply()["rows"][0][0])
+    writer.send_many(touch_day_sql(sqlite=True), pl.DataFrame({"day": days, "version": version}))
+    writer.send("execute", sql=BUMP_VERSION, parameters=[])  # the app's cached reports see the new events
+    writer.send("commit")
+    for _ in range(3):
+        writer.reply()
+    return fresh.height
+
+
+def _bindable(column: pl.Series) -> pl.Series:
+    """A column as the child binds it, with the values the in-process path gives sqlite3: days and texts
+    as text, booleans as 0 or 1."""
+    if column.dtype == pl.Boolean:
+        return column.cast(pl.Int64)
+    if column.dtype == pl.Date or isinstance(column.dtype, pl.Enum):
+        return column.cast(pl.String)
+    return column
 
 
 def beside(work: Callable[[], _T], *, threaded: bool = True) -> Callable[[], _T]:
@@ -243,15 +332,10 @@ def _record_new(cursor: _Cursor, batch: pl.DataFrame, keys: pl.Series) -> pl.Dat
     """Record the batch's keys in `event_seen` and return its events not seen before (PostgreSQL)."""
     # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
     # with no key list in the SQL text and no second pass from Python.
-    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
+    cursor.execute(_BATCH_KEY_TABLE)
     cursor.execute("DELETE FROM batch_key")
-    cursor.executemany(
-        "INSERT INTO batch_key (event_key) VALUES (%s)", [(k,) for k in batch["event_key"].sort().to_list()]
-    )
-    cursor.execute(
-        "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
-        "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
-    )
+    cursor.executemany(_BATCH_KEY_INSERT.format(param="%s"), [(k,) for k in batch["event_key"].sort().to_list()])
+    cursor.execute(_RECORD_NEW)
     new = [row[0] for row in cursor.fetchall()]
     return batch if len(new) == batch.height else batch.filter(pl.col("event_key").is_in(new))
 
@@ -262,6 +346,14 @@ def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None
     A sum that is zero on every row of the batch (the 1-hour cache writes and latencies of a CSV import)
     is written as a literal and left out of the update: the same rows, fewer parameters to bind.
     """
+    sql, bound = _rollup_upsert(rolled, param=param)
+    for start in range(0, rolled.height, _UPSERT_ROWS):  # the driver's Python values a slice at a time
+        part = rolled.slice(start, _UPSERT_ROWS)
+        cursor.executemany(sql, zip(*(_python_values(part[c]) for c in bound), strict=True))
+
+
+def _rollup_upsert(rolled: pl.DataFrame, *, param: str) -> tuple[str, list[str]]:
+    """The upsert of one rolled-up row and the columns it binds, in order (see `_upsert_rollup`)."""
     zero = _all_zero(rolled)  # never `requests`: every row counts one request or more
     bound = [c for c in (*ROLLUP_KEY, *SUMMED) if c not in zero]
     columns = (*ROLLUP_KEY, *SUMMED)
@@ -271,9 +363,7 @@ def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None
         f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({values}) "
         f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}"
     )
-    for start in range(0, rolled.height, _UPSERT_ROWS):  # the driver's Python values a slice at a time
-        part = rolled.slice(start, _UPSERT_ROWS)
-        cursor.executemany(sql, zip(*(_python_values(part[c]) for c in bound), strict=True))
+    return sql, bound
 
 
 @contextmanager
