@@ -218,7 +218,7 @@ def test_an_sdk_writer_at_the_same_time_loses_nothing(
         _, err = sdk.communicate(timeout=120)
     assert sdk.returncode == 0, err
     with engine.connect() as connection:
-        requests = dict(
+        requests: dict[int, int] = dict(
             connection.exec_driver_sql(
                 "SELECT customer_id = 'cus_sdk', SUM(requests) FROM event_rollup GROUP BY customer_id = 'cus_sdk'"
             ).all()
