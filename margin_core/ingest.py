@@ -14,7 +14,7 @@ from margin_core import currency, fx, imports, schemas
 from margin_core.errors import DemoWorkspaceError, ImportFileError
 from margin_core.store import repo, sqlite_writer, staging
 from margin_core.store.db import begin_write, bulk_cache
-from margin_core.store.events import events_frame, ingest_frame, ingest_in_child, ingest_on, usd_to_micros
+from margin_core.store.events import ChildIngest, events_frame, ingest_frame, ingest_on, usd_to_micros
 
 # From about 70,000 events (8 MB) a SQLite file store is written by a child process (`sqlite_writer`): it
 # costs 0.3-0.5 s to start and saves seconds on large files. Smaller files, PostgreSQL and the SDK's
@@ -60,13 +60,19 @@ def _import_events_columnar(engine: Engine, path: Path) -> int | None:
     from margin_core.imports_events import parse_events_file
 
     # A large file into a SQLite file: the child writer starts (its imports) while the file is parsed.
+    # It records the event keys as soon as the parser has them; if the file is the row parser's after all,
+    # closing it drops them.
     writer = sqlite_writer.start(engine) if _file_size(path) >= CHILD_WRITER_BYTES else None
     try:
-        batch = parse_events_file(path)
+        if writer is None:
+            batch = parse_events_file(path)
+        else:
+            child = ChildIngest(writer)
+            batch = parse_events_file(path, on_keys=child.record_keys)
         if batch is None:
             return None
         if writer is not None and batch.height:
-            return ingest_in_child(writer, batch, check=refuse_demo, settings={"workspace_kind": "own"})
+            return child.write(batch, check=refuse_demo, settings={"workspace_kind": "own"})
     finally:
         if writer is not None:
             writer.close()

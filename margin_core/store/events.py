@@ -184,59 +184,96 @@ def _distinct(batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     return batch, keys
 
 
-def ingest_in_child(
-    writer: ChildWriter,
-    batch: pl.DataFrame,
-    *,
-    check: Callable[[dict[str, str]], None],
-    settings: Mapping[str, str],
-) -> int:
+class ChildIngest:
     """`ingest_frame` of an import's batch by the child writer (`sqlite_writer`), in one transaction of the
     child's: the settings the import writes, the new keys in `event_seen`, their rollup rows, the touched
-    days and the version bump, exactly as the in-process path writes them. `check` sees the store's
-    settings inside the transaction first (an import refuses the demo workspace); whatever fails, nothing
-    is written. Returns how many events were new.
+    days and the version bump, exactly as the in-process path writes them; whatever fails, nothing is
+    written.
+
+    `record_keys` may start early, with the keys of the file's rows while the parser still checks the rest
+    (it takes the write lock then); `write` finishes with the parsed batch.
     """
-    batch, keys = _distinct(batch)
-    setting = upsert_sql("setting", columns=("key", "value"), key=("key",), marker="?")
-    writer.send("begin")
-    writer.send("execute", sql=READ_SETTINGS, parameters=[])
-    writer.send("execute", sql="SAVEPOINT ingest_keys", parameters=[])
-    writer.send_many(_SEEN_INSERT, keys.to_frame())  # the usual batch is all new: keys stored while it rolls up
-    rolled = _roll_up(batch)
-    writer.reply()
-    check(dict(writer.reply()["rows"]))
-    writer.reply()
-    if writer.reply()["changes"] == batch.height:
-        writer.execute("RELEASE ingest_keys")
-        fresh = batch
-    else:  # some were seen before: the same insert through a table of the keys returns the new ones
-        writer.execute("ROLLBACK TO ingest_keys")
-        writer.execute("RELEASE ingest_keys")
-        writer.execute(_BATCH_KEY_TABLE)
-        writer.execute("DELETE FROM batch_key")
-        writer.send_many(_BATCH_KEY_INSERT.format(param="?"), keys.to_frame())
+
+    def __init__(self, writer: ChildWriter) -> None:
+        self.writer = writer
+        self._keys: int | None = None  # how many distinct keys the child is recording
+
+    def record_keys(self, keys: pl.Series) -> None:
+        """Start the transaction and record `keys` (the first of each counts) in `event_seen`, in a savepoint."""
+        distinct = keys.unique().sort()
+        self.writer.send("begin")
+        self.writer.send("execute", sql=READ_SETTINGS, parameters=[])
+        self.writer.send("execute", sql="SAVEPOINT ingest_keys", parameters=[])
+        self.writer.send_many(_SEEN_INSERT, distinct.to_frame())
+        self._keys = distinct.len()
+
+    def write(
+        self, batch: pl.DataFrame, *, check: Callable[[dict[str, str]], None], settings: Mapping[str, str]
+    ) -> int:
+        """Write the batch, after `check` saw the store's settings inside the transaction (an import refuses
+        the demo workspace), with `settings` set; commit. Returns how many events were new."""
+        writer = self.writer
+        batch, keys = _distinct(batch)
+        if self._keys is None:
+            self.record_keys(keys)
+        assert self._keys == batch.height, "the keys recorded are the batch's"
+        # The usual batch is all new: its rollup rows go out a few days at a time, rolled up while the child
+        # writes the keys and the days before; if some keys were seen, the savepoint takes them all back.
+        parts = _send_rollup(writer, batch)
         writer.reply()
-        new = writer.read_frame(_RECORD_NEW)["event_key"]
-        fresh = batch.filter(pl.col("event_key").is_in(new))
-        rolled = _roll_up(fresh)
-    for key, value in settings.items():
-        writer.execute(setting, [key, value])
+        check(dict(writer.reply()["rows"]))
+        writer.reply()
+        all_new = writer.reply()["changes"] == batch.height
+        for _ in parts:
+            writer.reply()
+        if all_new:
+            writer.execute("RELEASE ingest_keys")
+            fresh = batch
+        else:  # the same insert through a table of the keys returns the new ones; only theirs are rolled up
+            writer.execute("ROLLBACK TO ingest_keys")
+            writer.execute("RELEASE ingest_keys")
+            writer.execute(_BATCH_KEY_TABLE)
+            writer.execute("DELETE FROM batch_key")
+            writer.send_many(_BATCH_KEY_INSERT.format(param="?"), keys.to_frame())
+            writer.reply()
+            new = writer.read_frame(_RECORD_NEW)["event_key"]
+            fresh = batch.filter(pl.col("event_key").is_in(new))
+            parts = _send_rollup(writer, fresh)
+            for _ in parts:
+                writer.reply()
+        setting = upsert_sql("setting", columns=("key", "value"), key=("key",), marker="?")
+        for key, value in settings.items():
+            writer.execute(setting, [key, value])
+        if fresh.is_empty():
+            writer.commit()
+            return 0
+        version = int(writer.execute(NEXT_DAY_VERSION)[0][0])
+        days = pl.concat(parts).unique().sort().cast(pl.String)
+        writer.send_many(touch_day_sql(sqlite=True), pl.DataFrame({"day": days, "version": version}))
+        writer.send("execute", sql=BUMP_VERSION, parameters=[])  # the app's cached reports see the new events
+        writer.send("commit")
+        for _ in range(3):
+            writer.reply()
+        return fresh.height
+
+
+_ROLLUP_PARTS = 4
+
+
+def _send_rollup(writer: ChildWriter, fresh: pl.DataFrame) -> list[pl.Series]:
+    """Send the batch's rollup upserts in parts of whole days, in key order; the days of each part."""
     if fresh.is_empty():
-        writer.commit()
-        return 0
-    sql, bound = _rollup_upsert(rolled, param="?")
-    writer.send_many(sql, rolled.select(_bindable(rolled[name]) for name in bound))
-    writer.send("execute", sql=NEXT_DAY_VERSION, parameters=[])
-    days = rolled["day"].unique().sort().cast(pl.String)
-    writer.reply()
-    version = int(writer.reply()["rows"][0][0])
-    writer.send_many(touch_day_sql(sqlite=True), pl.DataFrame({"day": days, "version": version}))
-    writer.send("execute", sql=BUMP_VERSION, parameters=[])  # the app's cached reports see the new events
-    writer.send("commit")
-    for _ in range(3):
-        writer.reply()
-    return fresh.height
+        return []
+    per_day = fresh.group_by("day").len().sort("day")
+    part = (per_day["len"].cum_sum() - 1) * _ROLLUP_PARTS // fresh.height
+    parts = []
+    for days in per_day["day"].to_frame().with_columns(part=part).partition_by("part", maintain_order=True):
+        first, last = days["day"].min(), days["day"].max()
+        rolled = _roll_up(fresh.filter(pl.col("day").is_between(first, last)))
+        sql, bound = _rollup_upsert(rolled, param="?")
+        writer.send_many(sql, rolled.select(_bindable(rolled[name]) for name in bound))
+        parts.append(days["day"])
+    return parts
 
 
 def _bindable(column: pl.Series) -> pl.Series:
