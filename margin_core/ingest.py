@@ -16,10 +16,6 @@ from margin_core.store import repo, sqlite_writer, staging
 from margin_core.store.db import begin_write, bulk_cache
 from margin_core.store.events import ChildIngest, events_frame, ingest_frame, ingest_on, usd_to_micros
 
-# From about 70,000 events (8 MB) a SQLite file store is written by a child process (`sqlite_writer`): it
-# costs 0.3-0.5 s to start and saves seconds on large files. Smaller files, PostgreSQL and the SDK's
-# batches are written in process.
-CHILD_WRITER_BYTES = 8_000_000
 DEMO_MESSAGE = (
     "this store holds the demo workspace; real data is never mixed into it. Clear it first on the "
     "Settings page or with `python -m margin_core demo --clear`."
@@ -62,7 +58,7 @@ def _import_events_columnar(engine: Engine, path: Path) -> int | None:
     # A large file into a SQLite file: the child writer starts (its imports) while the file is parsed.
     # It records the event keys as soon as the parser has them; if the file is the row parser's after all,
     # closing it drops them.
-    writer = sqlite_writer.start(engine) if _file_size(path) >= CHILD_WRITER_BYTES else None
+    writer = sqlite_writer.start(engine) if _file_size(path) >= sqlite_writer.LARGE_FILE_BYTES else None
     try:
         if writer is None:
             batch = parse_events_file(path)

@@ -41,14 +41,14 @@ def children(monkeypatch: pytest.MonkeyPatch) -> list[sqlite_writer.ChildWriter]
             started.append(writer)
         return writer
 
-    monkeypatch.setattr(ingest, "CHILD_WRITER_BYTES", 0)
+    monkeypatch.setattr(sqlite_writer, "LARGE_FILE_BYTES", 0)
     monkeypatch.setattr(sqlite_writer, "start", start)
     return started
 
 
 def _in_process(monkeypatch: pytest.MonkeyPatch, engine: Engine, path: Path) -> int:
     with monkeypatch.context() as patch:
-        patch.setattr(ingest, "CHILD_WRITER_BYTES", 10**18)
+        patch.setattr(sqlite_writer, "LARGE_FILE_BYTES", 10**18)
         return ingest.import_file(engine, "events", path)
 
 
@@ -227,3 +227,15 @@ def test_an_sdk_writer_at_the_same_time_loses_nothing(
     assert requests == {0: 60_000, 1: 30_000}
     assert seen == 90_000
     assert len(children) == 1
+
+
+def test_the_cli_starts_the_child_early_and_imports_into_a_new_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[sqlite_writer.ChildWriter]
+) -> None:
+    path = _write(tmp_path, MIXED, header=f"{HEADER},meta_env")
+    db = tmp_path / "new" / "cli.db"  # neither the file nor its folder exist yet
+    assert main(["--db", f"sqlite:///{db}", "import", "events", str(path)]) == 0
+    assert len(children) == 1 and not sqlite_writer._started  # the child started before the store existed
+    expected = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    assert _in_process(monkeypatch, expected, path) == 9
+    assert _store_state(make_engine(f"sqlite:///{db}")) == _store_state(expected)
