@@ -23,6 +23,7 @@ import atexit
 import contextlib
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -286,4 +287,7 @@ def _answer(answer: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # its connection is closed and its replies sent: no interpreter teardown (0.2 s of pyarrow)
