@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from margin_core import ingest
 from margin_core.__main__ import main
-from margin_core.errors import DemoWorkspaceError
+from margin_core.errors import DemoWorkspaceError, ImportFileError
 from margin_core.imports_events import parse_events_file
 from margin_core.store import events, sqlite_writer
 from margin_core.store.db import make_engine
@@ -239,3 +239,37 @@ def test_the_cli_starts_the_child_early_and_imports_into_a_new_store(
     expected = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     assert _in_process(monkeypatch, expected, path) == 9
     assert _store_state(make_engine(f"sqlite:///{db}")) == _store_state(expected)
+
+
+def test_a_file_for_the_row_parser_after_all_is_imported_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[sqlite_writer.ChildWriter]
+) -> None:
+    # an offset without a colon: the row parser reads it, the columnar one hands the file back after the
+    # child has started recording its keys (which it then drops)
+    rows = [*MIXED, "late,2026-03-04T12:00:00+0530,cus_1,chat,openai,gpt-4o,,1,0,0,2,,prod"]
+    path = _write(tmp_path, rows, header=f"{HEADER},meta_env")
+    recorded: list[int] = []
+    real = events.ChildIngest.record_keys
+
+    def record_keys(self: events.ChildIngest, keys: pl.Series) -> None:
+        recorded.append(keys.len())
+        real(self, keys)
+
+    monkeypatch.setattr(events.ChildIngest, "record_keys", record_keys)
+    child, expected = _seeded(tmp_path / "c.db"), _seeded(tmp_path / "p.db")
+    assert ingest.import_file(child, "events", path) == 9
+    assert recorded == [11] and len(children) == 1
+    assert _in_process(monkeypatch, expected, path) == 9
+    assert _store_state(child) == _store_state(expected)
+
+
+def test_a_bad_line_found_after_the_keys_writes_nothing(
+    tmp_path: Path, children: list[sqlite_writer.ChildWriter]
+) -> None:
+    rows = [*MIXED, "bad,2026-02-30T12:00:00Z,cus_1,chat,openai,gpt-4o,,1,0,0,2,,prod"]
+    engine = _seeded(tmp_path / "b.db")
+    before = _store_state(engine)
+    with pytest.raises(ImportFileError, match="line 15"):
+        ingest.import_file(engine, "events", _write(tmp_path, rows, header=f"{HEADER},meta_env"))
+    assert _store_state(engine) == before
+    assert len(children) == 1
