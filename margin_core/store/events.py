@@ -202,8 +202,8 @@ class ChildIngest:
         """Start the transaction and record `keys` (the first of each counts) in `event_seen`, in a savepoint."""
         distinct = keys.unique().sort()
         self.writer.send("begin")
-        self.writer.send("execute", sql=READ_SETTINGS, parameters=[])
-        self.writer.send("execute", sql="SAVEPOINT ingest_keys", parameters=[])
+        self.writer.send("execute", sql=READ_SETTINGS)
+        self.writer.send("execute", sql="SAVEPOINT ingest_keys")
         self.writer.send_many(_SEEN_INSERT, distinct.to_frame())
         self._keys = distinct.len()
 
@@ -242,15 +242,15 @@ class ChildIngest:
             for _ in parts:
                 writer.reply()
         setting = upsert_sql("setting", columns=("key", "value"), key=("key",), marker="?")
-        for key, value in settings.items():
-            writer.execute(setting, [key, value])
+        writer.send_many(setting, pl.DataFrame({"key": list(settings), "value": list(settings.values())}))
+        writer.reply()
         if fresh.is_empty():
             writer.commit()
             return 0
         version = int(writer.execute(NEXT_DAY_VERSION)[0][0])
         days = pl.concat(parts).unique().sort().cast(pl.String)
         writer.send_many(touch_day_sql(sqlite=True), pl.DataFrame({"day": days, "version": version}))
-        writer.send("execute", sql=BUMP_VERSION, parameters=[])  # the app's cached reports see the new events
+        writer.send("execute", sql=BUMP_VERSION)  # the app's cached reports see the new events
         writer.send("commit")
         for _ in range(3):
             writer.reply()

@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +36,7 @@ from margin_core.errors import MarginError
 if TYPE_CHECKING:
     import polars as pl
     import pyarrow
-    from adbc_driver_manager.dbapi import Cursor
+    from adbc_driver_manager import AdbcConnection
     from sqlalchemy import Engine
 
 # From about 70,000 events (8 MB) an events CSV goes into a SQLite file through the child writer: it costs
@@ -117,9 +116,9 @@ class ChildWriter:
         self.send(op, **fields)
         return self.reply()
 
-    def execute(self, sql: str, parameters: Sequence[object] = ()) -> list[list[Any]]:
-        """Run one statement; its result rows (JSON values) if it has any."""
-        rows: list[list[Any]] = self.call("execute", sql=sql, parameters=list(parameters))["rows"]
+    def execute(self, sql: str) -> list[list[Any]]:
+        """Run one statement without parameters; its result rows (JSON values) if it has any."""
+        rows: list[list[Any]] = self.call("execute", sql=sql)["rows"]
         return rows
 
     def send_many(self, sql: str, frame: pl.DataFrame) -> None:
@@ -208,22 +207,25 @@ def _close_started() -> None:
 
 def main(argv: list[str]) -> int:
     """Run each request of stdin on one connection to the store; reply on stdout (see the docstring)."""
-    import adbc_driver_sqlite.dbapi
+    import adbc_driver_manager
+    import adbc_driver_sqlite  # the driver's own API: its DB-API module loads pyarrow.dataset (0.5 s more)
     import pyarrow.ipc  # noqa: F401  (loaded now, while the parent parses)
 
     first = sys.stdin.readline()  # connect at the first request: the parent may create the store meanwhile
     if not first:
         return 0
-    with adbc_driver_sqlite.dbapi.connect(argv[0], autocommit=True) as connection:
-        cursor = connection.cursor()
+    with (
+        adbc_driver_sqlite.connect(argv[0]) as database,
+        adbc_driver_manager.AdbcConnection(database) as connection,  # autocommit: the requests say BEGIN
+    ):
         for pragma in PRAGMAS:
-            cursor.execute(pragma)
+            _query(connection, pragma)
         writing = False
         try:
             for line in itertools.chain([first], sys.stdin):
                 request = json.loads(line)
                 try:
-                    answer = _run(cursor, request)
+                    answer = _run(connection, request)
                 except Exception as exc:  # replied to the parent, which raises it in its own words
                     _answer({"error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})
                     return 1
@@ -232,46 +234,55 @@ def main(argv: list[str]) -> int:
         finally:
             if writing:  # ended before its commit: nothing is written (closing would roll back too)
                 with contextlib.suppress(Exception):  # SQLite rolled it back already (some errors do)
-                    cursor.execute("ROLLBACK")
-            cursor.close()
+                    _query(connection, "ROLLBACK")
     return 0
 
 
-def _run(cursor: Cursor, request: dict[str, Any]) -> dict[str, Any]:
+def _run(connection: AdbcConnection, request: dict[str, Any]) -> dict[str, Any]:
     op = request["op"]
     if op == "begin":  # the write lock now, waiting out the busy timeout like every writer (`db.begin_write`)
-        cursor.execute("BEGIN IMMEDIATE")
+        _query(connection, "BEGIN IMMEDIATE")
     elif op in ("commit", "rollback"):
-        cursor.execute(op.upper())
-    elif op == "execute":
-        cursor.execute(request["sql"], request["parameters"] or None)
-        rows = cursor.fetchall() if cursor.description else []
-        return {"rows": [list(row) for row in rows]}
+        _query(connection, op.upper())
+    elif op == "execute":  # parameters come as a file (`send_many`): Arrow from Python values loads pandas
+        result = _query(connection, request["sql"])
+        return {"rows": [list(row) for row in zip(*(c.to_pylist() for c in result.columns), strict=True)]}
     elif op == "executemany":
-        return {"changes": _executemany(cursor, request["sql"], _table(request["file"]))}
+        return {"changes": _executemany(connection, request["sql"], _table(request["file"]))}
     elif op == "query":
-        import pyarrow.feather
+        import pyarrow.ipc
 
-        cursor.execute(request["sql"])
-        pyarrow.feather.write_feather(cursor.fetch_arrow_table(), request["file"], compression="uncompressed")
+        result = _query(connection, request["sql"])
+        with pyarrow.ipc.new_file(request["file"], result.schema) as out:
+            out.write_table(result)
     else:
         raise ValueError(f"unknown request {op!r}")
     return {}
 
 
-def _executemany(cursor: Cursor, sql: str, table: pyarrow.Table) -> int:
-    """Bind the table's rows to `sql` (in C); the count of rows it inserted or updated."""
-    before = _total_changes(cursor)
+def _query(connection: AdbcConnection, sql: str, parameters: pyarrow.Table | None = None) -> pyarrow.Table:
+    """Run one statement, each row of `parameters` bound in turn (in C); its result rows."""
+    import adbc_driver_manager
+    import pyarrow
+
+    with adbc_driver_manager.AdbcStatement(connection) as statement:
+        statement.set_sql_query(sql)
+        if parameters is not None:
+            statement.bind_stream(parameters)
+        stream, _ = statement.execute_query()
+        return pyarrow.RecordBatchReader.from_stream(stream).read_all()
+
+
+def _executemany(connection: AdbcConnection, sql: str, table: pyarrow.Table) -> int:
+    """Bind the table's rows to `sql`; the count of rows it inserted or updated."""
+    before = _total_changes(connection)
     if table.num_rows:
-        cursor.executemany(sql, table)
-    return _total_changes(cursor) - before
+        _query(connection, sql, table)
+    return _total_changes(connection) - before
 
 
-def _total_changes(cursor: Cursor) -> int:
-    cursor.execute("SELECT total_changes()")
-    row = cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+def _total_changes(connection: AdbcConnection) -> int:
+    return int(_query(connection, "SELECT total_changes()").column(0)[0].as_py())
 
 
 def _table(path: str) -> pyarrow.Table:
