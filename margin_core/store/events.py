@@ -277,11 +277,12 @@ def _send_rollup(writer: ChildWriter, fresh: pl.DataFrame) -> list[pl.Series]:
 
 
 def _bindable(column: pl.Series) -> pl.Series:
-    """A column as the child binds it, with the values the in-process path gives sqlite3: days and texts
-    as text, booleans as 0 or 1."""
+    """A column as the child binds it, with the values the in-process path gives sqlite3: days as ISO text,
+    booleans as 0 or 1. Enum columns stay as they are: Arrow dictionaries, which ADBC binds as their texts
+    (a smaller file, and no copy of each text)."""
     if column.dtype == pl.Boolean:
         return column.cast(pl.Int64)
-    if column.dtype == pl.Date or isinstance(column.dtype, pl.Enum):
+    if column.dtype == pl.Date:
         return column.cast(pl.String)
     return column
 
