@@ -14,7 +14,7 @@ replied as text and ends it; an ended child (an error, a kill, the parent gone) 
 drops the open transaction, so nothing of it is written.
 
 The module imports only the standard library at the top: the child loads pyarrow and ADBC while its
-parent parses, and `db` takes the connection settings below from here.
+parent starts and parses (`prestart`), and `db` takes the connection settings below from here.
 """
 
 from __future__ import annotations
