@@ -91,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _report(args)
+    if args.command == "import" and args.kind == "events" and len(args.files) == 1:
+        from margin_core import settings
+        from margin_core.store import sqlite_writer
+
+        sqlite_writer.prestart(args.db or settings.database_url(), args.files[0])  # starts while this loads
     from margin_core.store.db import make_engine
 
     engine = make_engine(args.db)

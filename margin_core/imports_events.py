@@ -13,6 +13,7 @@ import csv
 import functools
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -32,8 +33,14 @@ _PRINTABLE = r"^[\x20-\x7e]*$"  # ASCII without controls: no escapes to decide
 _COST = r"^(\d{1,11}(\.\d{1,18})?|\.\d{1,18})$"  # non-negative, below 10^11 USD: inside every bound
 
 
-def parse_events_file(path: Path) -> pl.DataFrame | None:
-    """The file's events as a batch frame (BATCH_COLUMNS), or None where the row-by-row parser must decide."""
+def parse_events_file(path: Path, *, on_keys: Callable[[pl.Series], None] | None = None) -> pl.DataFrame | None:
+    """The file's events as a batch frame (BATCH_COLUMNS), or None where the row-by-row parser must decide.
+
+    `on_keys` gets the event keys of the file's rows (in file order, repeats included) as soon as they are
+    known, from another thread, while the rest is still being checked: a writer may start recording them.
+    The file may still turn out to be one for the row-by-row parser (None), so that writer must be ready
+    to drop what it did.
+    """
     try:
         raw = path.read_bytes()
     except OSError:
@@ -73,9 +80,16 @@ def parse_events_file(path: Path) -> pl.DataFrame | None:
         return None  # non-ASCII ids: the exact parser decides
     # the ids' keys in a thread (blake2b in Python) while polars types the rest without holding the GIL
     ids = fields["event_id"]
-    keys = beside(lambda: _event_keys(ids))
+    keys = beside(lambda: _keys_told(_event_keys(ids), on_keys))
     batch = _typed(fields, header)
-    return None if batch is None else batch.with_columns(keys()).select(BATCH_COLUMNS)
+    computed = keys()  # joined either way: `on_keys` never runs after this returns
+    return None if batch is None else batch.with_columns(computed).select(BATCH_COLUMNS)
+
+
+def _keys_told(keys: pl.Series, on_keys: Callable[[pl.Series], None] | None) -> pl.Series:
+    if on_keys is not None:
+        on_keys(keys)
+    return keys
 
 
 def _short_line(raw: bytes, width: int) -> bool:

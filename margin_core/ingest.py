@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,9 +12,9 @@ from sqlalchemy import Connection, Engine
 
 from margin_core import currency, fx, imports, schemas
 from margin_core.errors import DemoWorkspaceError, ImportFileError
-from margin_core.store import repo, staging
+from margin_core.store import repo, sqlite_writer, staging
 from margin_core.store.db import begin_write, bulk_cache
-from margin_core.store.events import events_frame, ingest_frame, ingest_on, usd_to_micros
+from margin_core.store.events import ChildIngest, events_frame, ingest_frame, ingest_on, usd_to_micros
 
 DEMO_MESSAGE = (
     "this store holds the demo workspace; real data is never mixed into it. Clear it first on the "
@@ -24,7 +24,12 @@ DEMO_MESSAGE = (
 
 def ensure_not_demo(connection: Connection) -> None:
     """Refuse to write real data into the demo workspace."""
-    if repo.read_settings(connection).get("workspace_kind") == "demo":
+    refuse_demo(repo.read_settings(connection))
+
+
+def refuse_demo(settings: Mapping[str, str]) -> None:
+    """Refuse to write real data into a store whose settings say it holds the demo workspace."""
+    if settings.get("workspace_kind") == "demo":
         raise DemoWorkspaceError(DEMO_MESSAGE)
 
 
@@ -50,13 +55,34 @@ def _import_events_columnar(engine: Engine, path: Path) -> int | None:
     """The events CSV through polars (`imports_events`); None when the row-by-row parser must decide."""
     from margin_core.imports_events import parse_events_file
 
-    batch = parse_events_file(path)
-    if batch is None:
-        return None
+    # A large file into a SQLite file: the child writer starts (its imports) while the file is parsed.
+    # It records the event keys as soon as the parser has them; if the file is the row parser's after all,
+    # closing it drops them.
+    writer = sqlite_writer.start(engine) if _file_size(path) >= sqlite_writer.LARGE_FILE_BYTES else None
+    try:
+        if writer is None:
+            batch = parse_events_file(path)
+        else:
+            child = ChildIngest(writer)
+            batch = parse_events_file(path, on_keys=child.record_keys)
+        if batch is None:
+            return None
+        if writer is not None and batch.height:
+            return child.write(batch, check=refuse_demo, settings={"workspace_kind": "own"})
+    finally:
+        if writer is not None:
+            writer.close()
     with engine.begin() as connection:
         ensure_not_demo(connection)
         repo.set_setting(connection, "workspace_kind", "own")
     return ingest_frame(engine, batch) if batch.height else 0
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def write_parsed(engine: Engine, parsed: imports.Parsed) -> int:

@@ -19,7 +19,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine
 
 from margin_core import settings
-from margin_core.store import light
+from margin_core.store import light, sqlite_writer
 from margin_core.store.light import StoreReadError as StoreReadError
 
 _ENGINES: dict[str, Engine] = {}
@@ -27,10 +27,8 @@ _ENGINES: dict[str, Engine] = {}
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL waits for other processes too
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")  # 256 MiB: event_seen is a large B-tree of random keys
+    for pragma in sqlite_writer.PRAGMAS:  # the child writer's connections have the same
+        cursor.execute(pragma)
     cursor.close()
 
 
@@ -71,7 +69,7 @@ def _create_tables(engine: Engine) -> None:
         SQLModel.metadata.create_all(connection)
 
 
-_CACHE_KIB = 262_144  # SQLite's page cache per connection (see _sqlite_pragmas)
+_CACHE_KIB = sqlite_writer.CACHE_KIB  # SQLite's page cache per connection (see _sqlite_pragmas)
 _BULK_CACHE_KIB = 16_384
 
 

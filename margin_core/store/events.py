@@ -23,7 +23,16 @@ from sqlalchemy import Connection, Engine
 
 from connectors.records import EventRecord
 from margin_core.store.db import begin_write
-from margin_core.store.repo import bump_version, touch_days
+from margin_core.store.repo import (
+    BUMP_VERSION,
+    NEXT_DAY_VERSION,
+    READ_SETTINGS,
+    bump_version,
+    touch_day_sql,
+    touch_days,
+    upsert_sql,
+)
+from margin_core.store.sqlite_writer import ChildWriter
 
 ROLLUP_KEY = ("day", "customer_id", "feature", "provider", "model", "api_key_id", "metadata_json", "has_cost")
 SUMMED = (
@@ -40,6 +49,15 @@ _MICRO = Decimal("0.000001")
 _UPSERT_ROWS = 100_000
 _BESIDE_ROWS = 100_000  # a thread is worth it for an import's batch, not for an SDK's few events
 _T = TypeVar("_T")
+# Recording a batch's keys row by row (the child writer binds them all at once), and through a table of the
+# batch's keys, returning the new ones (PostgreSQL; SQLite when some keys were seen before).
+_SEEN_INSERT = "INSERT INTO event_seen (event_key) VALUES (?) ON CONFLICT (event_key) DO NOTHING"
+_BATCH_KEY_TABLE = "CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)"
+_BATCH_KEY_INSERT = "INSERT INTO batch_key (event_key) VALUES ({param})"
+_RECORD_NEW = (
+    "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
+    "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
+)
 
 
 class _Cursor(Protocol):
@@ -134,10 +152,7 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
     """`ingest_frame` inside the caller's transaction (an import writes its batches in one); no version bump."""
     if batch.is_empty():
         return 0
-    keys = batch["event_key"].sort()
-    if (keys.slice(1) == keys.slice(0, keys.len() - 1)).any():  # an id repeated in the batch: the first counts
-        batch = batch.filter(pl.col("event_key").is_first_distinct())
-        keys = batch["event_key"].sort()
+    batch, keys = _distinct(batch)
     raw = connection.connection.driver_connection
     assert raw is not None
     sqlite = connection.dialect.name == "sqlite"
@@ -158,6 +173,118 @@ def ingest_on(connection: Connection, batch: pl.DataFrame) -> int:
             return fresh.height
         finally:
             cursor.close()
+
+
+def _distinct(batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """The batch without the later events of an id it repeats (the first counts), and its keys sorted."""
+    keys = batch["event_key"].sort()
+    if (keys.slice(1) == keys.slice(0, keys.len() - 1)).any():
+        batch = batch.filter(pl.col("event_key").is_first_distinct())
+        keys = batch["event_key"].sort()
+    return batch, keys
+
+
+class ChildIngest:
+    """`ingest_frame` of an import's batch by the child writer (`sqlite_writer`), in one transaction of the
+    child's: the settings the import writes, the new keys in `event_seen`, their rollup rows, the touched
+    days and the version bump, exactly as the in-process path writes them; whatever fails, nothing is
+    written.
+
+    `record_keys` may start early, with the keys of the file's rows while the parser still checks the rest
+    (it takes the write lock then); `write` finishes with the parsed batch.
+    """
+
+    def __init__(self, writer: ChildWriter) -> None:
+        self.writer = writer
+        self._keys: int | None = None  # how many distinct keys the child is recording
+
+    def record_keys(self, keys: pl.Series) -> None:
+        """Start the transaction and record `keys` (the first of each counts) in `event_seen`, in a savepoint."""
+        distinct = keys.unique().sort()
+        self.writer.send("begin")
+        self.writer.send("execute", sql=READ_SETTINGS)
+        self.writer.send("execute", sql="SAVEPOINT ingest_keys")
+        self.writer.send_many(_SEEN_INSERT, distinct.to_frame())
+        self._keys = distinct.len()
+
+    def write(
+        self, batch: pl.DataFrame, *, check: Callable[[dict[str, str]], None], settings: Mapping[str, str]
+    ) -> int:
+        """Write the batch, after `check` saw the store's settings inside the transaction (an import refuses
+        the demo workspace), with `settings` set; commit. Returns how many events were new."""
+        writer = self.writer
+        batch, keys = _distinct(batch)
+        if self._keys is None:
+            self.record_keys(keys)
+        assert self._keys == batch.height, "the keys recorded are the batch's"
+        # The usual batch is all new: its rollup rows go out a few days at a time, rolled up while the child
+        # writes the keys and the days before; if some keys were seen, the savepoint takes them all back.
+        parts = _send_rollup(writer, batch)
+        writer.reply()
+        check(dict(writer.reply()["rows"]))
+        writer.reply()
+        all_new = writer.reply()["changes"] == batch.height
+        for _ in parts:
+            writer.reply()
+        if all_new:
+            writer.execute("RELEASE ingest_keys")
+            fresh = batch
+        else:  # the same insert through a table of the keys returns the new ones; only theirs are rolled up
+            writer.execute("ROLLBACK TO ingest_keys")
+            writer.execute("RELEASE ingest_keys")
+            writer.execute(_BATCH_KEY_TABLE)
+            writer.execute("DELETE FROM batch_key")
+            writer.send_many(_BATCH_KEY_INSERT.format(param="?"), keys.to_frame())
+            writer.reply()
+            new = writer.read_frame(_RECORD_NEW)["event_key"]
+            fresh = batch.filter(pl.col("event_key").is_in(new))
+            parts = _send_rollup(writer, fresh)
+            for _ in parts:
+                writer.reply()
+        setting = upsert_sql("setting", columns=("key", "value"), key=("key",), marker="?")
+        writer.send_many(setting, pl.DataFrame({"key": list(settings), "value": list(settings.values())}))
+        writer.reply()
+        if fresh.is_empty():
+            writer.commit()
+            return 0
+        version = int(writer.execute(NEXT_DAY_VERSION)[0][0])
+        days = pl.concat(parts).unique().sort().cast(pl.String)
+        writer.send_many(touch_day_sql(sqlite=True), pl.DataFrame({"day": days, "version": version}))
+        writer.send("execute", sql=BUMP_VERSION)  # the app's cached reports see the new events
+        writer.send("commit")
+        for _ in range(3):
+            writer.reply()
+        return fresh.height
+
+
+_ROLLUP_PARTS = 4
+
+
+def _send_rollup(writer: ChildWriter, fresh: pl.DataFrame) -> list[pl.Series]:
+    """Send the batch's rollup upserts in parts of whole days, in key order; the days of each part."""
+    if fresh.is_empty():
+        return []
+    per_day = fresh.group_by("day").len().sort("day")
+    part = (per_day["len"].cum_sum() - 1) * _ROLLUP_PARTS // fresh.height
+    parts = []
+    for days in per_day["day"].to_frame().with_columns(part=part).partition_by("part", maintain_order=True):
+        first, last = days["day"].min(), days["day"].max()
+        rolled = _roll_up(fresh.filter(pl.col("day").is_between(first, last)))
+        sql, bound = _rollup_upsert(rolled, param="?")
+        writer.send_many(sql, rolled.select(_bindable(rolled[name]) for name in bound))
+        parts.append(days["day"])
+    return parts
+
+
+def _bindable(column: pl.Series) -> pl.Series:
+    """A column as the child binds it, with the values the in-process path gives sqlite3: days as ISO text,
+    booleans as 0 or 1. Enum columns stay as they are: Arrow dictionaries, which ADBC binds as their texts
+    (a smaller file, and no copy of each text)."""
+    if column.dtype == pl.Boolean:
+        return column.cast(pl.Int64)
+    if column.dtype == pl.Date:
+        return column.cast(pl.String)
+    return column
 
 
 def beside(work: Callable[[], _T], *, threaded: bool = True) -> Callable[[], _T]:
@@ -243,15 +370,10 @@ def _record_new(cursor: _Cursor, batch: pl.DataFrame, keys: pl.Series) -> pl.Dat
     """Record the batch's keys in `event_seen` and return its events not seen before (PostgreSQL)."""
     # The batch's keys go into a temporary table once; SQL then records the new ones and returns them,
     # with no key list in the SQL text and no second pass from Python.
-    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS batch_key (event_key BIGINT PRIMARY KEY)")
+    cursor.execute(_BATCH_KEY_TABLE)
     cursor.execute("DELETE FROM batch_key")
-    cursor.executemany(
-        "INSERT INTO batch_key (event_key) VALUES (%s)", [(k,) for k in batch["event_key"].sort().to_list()]
-    )
-    cursor.execute(
-        "INSERT INTO event_seen (event_key) SELECT event_key FROM batch_key WHERE true ORDER BY event_key "
-        "ON CONFLICT (event_key) DO NOTHING RETURNING event_key"
-    )
+    cursor.executemany(_BATCH_KEY_INSERT.format(param="%s"), [(k,) for k in batch["event_key"].sort().to_list()])
+    cursor.execute(_RECORD_NEW)
     new = [row[0] for row in cursor.fetchall()]
     return batch if len(new) == batch.height else batch.filter(pl.col("event_key").is_in(new))
 
@@ -262,6 +384,14 @@ def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None
     A sum that is zero on every row of the batch (the 1-hour cache writes and latencies of a CSV import)
     is written as a literal and left out of the update: the same rows, fewer parameters to bind.
     """
+    sql, bound = _rollup_upsert(rolled, param=param)
+    for start in range(0, rolled.height, _UPSERT_ROWS):  # the driver's Python values a slice at a time
+        part = rolled.slice(start, _UPSERT_ROWS)
+        cursor.executemany(sql, zip(*(_python_values(part[c]) for c in bound), strict=True))
+
+
+def _rollup_upsert(rolled: pl.DataFrame, *, param: str) -> tuple[str, list[str]]:
+    """The upsert of one rolled-up row and the columns it binds, in order (see `_upsert_rollup`)."""
     zero = _all_zero(rolled)  # never `requests`: every row counts one request or more
     bound = [c for c in (*ROLLUP_KEY, *SUMMED) if c not in zero]
     columns = (*ROLLUP_KEY, *SUMMED)
@@ -271,9 +401,7 @@ def _upsert_rollup(cursor: _Cursor, rolled: pl.DataFrame, *, param: str) -> None
         f"INSERT INTO event_rollup ({', '.join(columns)}) VALUES ({values}) "
         f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET {updates}"
     )
-    for start in range(0, rolled.height, _UPSERT_ROWS):  # the driver's Python values a slice at a time
-        part = rolled.slice(start, _UPSERT_ROWS)
-        cursor.executemany(sql, zip(*(_python_values(part[c]) for c in bound), strict=True))
+    return sql, bound
 
 
 @contextmanager

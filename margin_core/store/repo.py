@@ -47,6 +47,16 @@ REVENUE_COLUMNS = (
 )
 
 
+def upsert_sql(table: str, *, columns: Sequence[str], key: Sequence[str], marker: str) -> str:
+    """The statement that inserts one row of `columns`, or replaces the row of the same `key`."""
+    updates = [c for c in columns if c not in key]
+    action = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates) if updates else "DO NOTHING"
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) {action}"
+    )
+
+
 def _upsert(
     connection: Connection,
     table: str,
@@ -58,13 +68,7 @@ def _upsert(
     rows = list(rows)
     if not rows:
         return 0
-    marker = "?" if connection.dialect.name == "sqlite" else "%s"
-    updates = [c for c in columns if c not in key]
-    action = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates) if updates else "DO NOTHING"
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(key)}) {action}"
-    )
+    sql = upsert_sql(table, columns=columns, key=key, marker="?" if connection.dialect.name == "sqlite" else "%s")
     raw = connection.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor()
@@ -80,14 +84,16 @@ def bump_version(connection: Connection, *, days_only: bool = False) -> None:
 
     `data_version` moves on every write; `tables_version` too unless the write changed only usage or events
     of some days (`days_only`: an SDK batch), so a reader keeps the small tables it has (`workspace`)."""
-    # One statement: two writers of a fresh store both creating the rows would collide (rules §6).
-    rows = "('data_version', '1')" if days_only else "('data_version', '1'), ('tables_version', '1')"
-    connection.execute(
-        text(
-            f"INSERT INTO setting (key, value) VALUES {rows} ON CONFLICT (key) DO UPDATE "
-            "SET value = CAST(CAST(setting.value AS BIGINT) + 1 AS VARCHAR(20))"
-        )
-    )
+    connection.execute(text(BUMP_DAYS_VERSION if days_only else BUMP_VERSION))
+
+
+# One statement: two writers of a fresh store both creating the rows would collide (rules §6).
+_BUMP = (
+    "INSERT INTO setting (key, value) VALUES {rows} ON CONFLICT (key) DO UPDATE "
+    "SET value = CAST(CAST(setting.value AS BIGINT) + 1 AS VARCHAR(20))"
+)
+BUMP_VERSION = _BUMP.format(rows="('data_version', '1'), ('tables_version', '1')")
+BUMP_DAYS_VERSION = _BUMP.format(rows="('data_version', '1')")
 
 
 def touch_days(connection: Connection, days: Iterable[date | str]) -> None:
@@ -99,23 +105,30 @@ def touch_days(connection: Connection, days: Iterable[date | str]) -> None:
     touched = sorted({d if isinstance(d, str) else d.isoformat() for d in days})
     if not touched:
         return
-    sqlite = connection.dialect.name == "sqlite"
-    marker = "?" if sqlite else "%s"
-    greatest = "MAX" if sqlite else "GREATEST"  # two writers touching one day at once still move it twice
-    next_version = "(SELECT COALESCE(MAX(version), 0) + 1 FROM day_version)"
     raw = connection.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor()
     try:
-        cursor.execute(f"SELECT {next_version}")
+        cursor.execute(NEXT_DAY_VERSION)
         version = int(cursor.fetchone()[0])
         cursor.executemany(
-            f"INSERT INTO day_version (day, version) VALUES ({marker}, {marker}) "
-            f"ON CONFLICT (day) DO UPDATE SET version = {greatest}(excluded.version, day_version.version + 1)",
-            [(day, version) for day in touched],
+            touch_day_sql(sqlite=connection.dialect.name == "sqlite"), [(day, version) for day in touched]
         )
     finally:
         cursor.close()
+
+
+NEXT_DAY_VERSION = "SELECT COALESCE(MAX(version), 0) + 1 FROM day_version"
+
+
+def touch_day_sql(*, sqlite: bool) -> str:
+    """`touch_days`' statement for one (day, version) row."""
+    marker = "?" if sqlite else "%s"
+    greatest = "MAX" if sqlite else "GREATEST"  # two writers touching one day at once still move it twice
+    return (
+        f"INSERT INTO day_version (day, version) VALUES ({marker}, {marker}) "
+        f"ON CONFLICT (day) DO UPDATE SET version = {greatest}(excluded.version, day_version.version + 1)"
+    )
 
 
 def forget_day_versions(connection: Connection) -> None:
@@ -334,8 +347,11 @@ def source_days(connection: Connection) -> dict[str, tuple[date, date]]:
     return {name: (as_date(row[0]), as_date(row[1])) for name, row in found.items() if row[0] is not None}
 
 
+READ_SETTINGS = "SELECT key, value FROM setting"
+
+
 def read_settings(connection: Connection) -> dict[str, str]:
-    return {row.key: row.value for row in connection.execute(text("SELECT key, value FROM setting"))}
+    return {row.key: row.value for row in connection.execute(text(READ_SETTINGS))}
 
 
 def read_exchange_rates(connection: Connection) -> dict[str, Decimal]:
