@@ -220,19 +220,23 @@ class DayLedger:
         if not present:
             return {}
         try:
-            frame = pl.read_parquet([self._path(d) for d in present])
-            if frame.schema != FILE_SCHEMA:
+            files = pl.scan_parquet([self._path(d) for d in present])
+            if files.collect_schema() != FILE_SCHEMA:
                 raise ValueError("columns")
-            marks = frame.filter(pl.col("part") == "stamp").select("day", "stamp").sort("day")
+            # each part with its own columns only: the files' union of columns is mostly nulls
+            queries = [files.filter(pl.col("part") == "stamp").select("day", "stamp")] + [
+                files.filter(pl.col("part") == name).select(schema.names()) for name, schema in PARTS.items()
+            ]
+            marks, *found = pl.collect_all(queries, optimizations=pl.QueryOptFlags(comm_subplan_elim=False))
             expected = pl.DataFrame({"day": present, "stamp": [self.stamp(d) for d in present]}, schema=marks.schema)
-            if not marks.equals(expected) or not frame["day"].is_in(present).all():
+            if not marks.sort("day").equals(expected) or not all(f["day"].is_in(present).all() for f in found):
                 raise ValueError("stamps")
         except Exception:  # some file is not whole or not ours: find which, one by one
             with ThreadPoolExecutor(max_workers=4) as pool:
                 read = dict(zip(present, pool.map(self._read, present), strict=True))
             return {day: frames for day, frames in read.items() if frames is not None}
         stats.files_read += len(present)
-        by_part = {name: _runs_by_day(part) for name, part in split(frame).parts().items()}
+        by_part = {name: _runs_by_day(part) for name, part in zip(PARTS, found, strict=True)}
         return {
             day: DayFrames.of({name: runs[day] for name, runs in by_part.items() if day in runs}) for day in present
         }
