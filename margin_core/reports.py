@@ -212,17 +212,12 @@ def report(
     """Any report of rules §5 with its exact columns (money in micro-dollars until `to_cli_frame`);
     `grain` overrides the adaptive granularity of `over-time`. Once per snapshot and arguments."""
     return workspace.remember(
-        ("report", kind, start, end, grain), lambda: _report(workspace, kind, start=start, end=end, grain=grain)
+        ("report", kind, start, end, grain), lambda: _computed(workspace, kind, start, end, grain)
     )
 
 
-def _report(
-    workspace: Workspace,
-    kind: ReportKind,
-    *,
-    start: date,
-    end: date,
-    grain: granularity.Granularity | None = None,
+def _computed(
+    workspace: Workspace, kind: ReportKind, start: date, end: date, grain: granularity.Granularity | None
 ) -> pl.DataFrame:
     if kind == "customers":
         frame = customer_margins(workspace, start=start, end=end).sort("customer_id")

@@ -62,3 +62,25 @@ def events(*rows: dict[str, Any]) -> pl.LazyFrame:
 def mappings(*rows: tuple[str, str, str, str]) -> pl.LazyFrame:
     """Customer mappings as (provider, dimension, value, customer_id)."""
     return pl.DataFrame(rows, schema=schemas.MAPPINGS, orient="row").lazy()
+
+
+LEDGER_DEFAULTS: dict[str, Any] = {
+    "day": DAY,
+    "customer_id": "c1",
+    "feature": "chat",
+    "provider": "openai",
+    "model": "m",
+    "metadata_json": "{}",
+    "cost_micros": 0,
+    "estimated_micros": 0,
+    "requests": 0,
+    "input_tokens": 0,
+    "cached_input_tokens": 0,
+    "cache_write_tokens": 0,
+    "output_tokens": 0,
+}
+
+
+def ledger(*rows: dict[str, Any]) -> pl.LazyFrame:
+    """Attribution ledger rows (LEDGER)."""
+    return pl.DataFrame([{**LEDGER_DEFAULTS, **row} for row in rows], schema=schemas.LEDGER).lazy()

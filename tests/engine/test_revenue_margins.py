@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from margin_core import schemas
 from margin_core.engine import dimensions, granularity, ledger_sums, margins, revenue
+from tests.engine import _frames
 
 
 def lines(*rows: dict[str, Any]) -> pl.LazyFrame:
@@ -100,27 +101,19 @@ def test_weeks_start_on_monday_and_every_period_is_listed() -> None:
 
 
 def _ledger(rows: list[tuple[Any, ...]]) -> pl.LazyFrame:
-    return pl.DataFrame(
-        [
+    return _frames.ledger(
+        *(
             {
                 "day": date(2026, 3, 1),
                 "customer_id": c,
                 "feature": f,
-                "provider": "openai",
-                "model": "m",
-                "metadata_json": "{}",
                 "cost_micros": cost,
-                "estimated_micros": 0,
                 "requests": req,
                 "input_tokens": tok,
-                "cached_input_tokens": 0,
-                "cache_write_tokens": 0,
-                "output_tokens": 0,
             }
             for c, f, cost, req, tok in rows
-        ],
-        schema=schemas.LEDGER,
-    ).lazy()
+        )
+    )
 
 
 def _daily(amounts: dict[str, int]) -> pl.LazyFrame:
@@ -244,27 +237,21 @@ def test_model_reports_on_the_per_customer_model_sums_equal_them_on_the_ledger(
     rows: list[tuple[str | None, str, str, int, int, int]], basis: dimensions.Basis
 ) -> None:
     # Rows with tokens but no requests switch a customer's basis (rules §4.5): the sums keep them apart.
-    ledger = pl.DataFrame(
-        [
+    ledger = _frames.ledger(
+        *(
             {
                 "day": date(2026, 3, 1 + i % 2),
                 "customer_id": c,
                 "feature": f,
-                "provider": "openai",
                 "model": m,
-                "metadata_json": "{}",
                 "cost_micros": cost,
-                "estimated_micros": 0,
                 "requests": req,
                 "input_tokens": tok,
-                "cached_input_tokens": 0,
                 "cache_write_tokens": tok // 3,
-                "output_tokens": 0,
             }
             for i, (c, f, m, cost, req, tok) in enumerate(rows)
-        ],
-        schema=schemas.LEDGER,
-    ).lazy()
+        )
+    )
     daily = _daily({"a": 400, "b": 101, "c": 50})
     summed = ledger_sums.customer_model_days(ledger)
     for values in (["provider", "model"], ["provider"]):
