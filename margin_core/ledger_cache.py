@@ -75,7 +75,7 @@ _CODE = (
     "schemas.py",
     "ledger_cache.py",
 )
-_IN_MEMORY_ROWS = 1_000_000  # store rows of the days computed at once, up to which polars runs in memory
+_RUN_ROWS = 500_000  # store rows (usage and events) of the days computed in one engine pass
 _MEMO_DAYS = 4_000  # per-day frames kept in memory by stamp: the app's next snapshot reuses the unchanged days
 
 
@@ -305,15 +305,42 @@ def split(frame: pl.DataFrame) -> DayFrames:
 def compute_days(
     read: DayReader, days: Iterable[date], *, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl.DataFrame
 ) -> dict[date, DayFrames]:
-    """Attribute `days` from the store's rows (rules §4.1, §4.2): one engine pass over all of them, then the
-    sums every part keeps."""
-    from margin_core.engine import ledger_sums
-
+    """Attribute `days` from the store's rows (rules §4.1, §4.2), read at once, then computed in runs of
+    consecutive days of at most _RUN_ROWS rows: attribution is decided per provider and day, so a run needs
+    nothing of the others. A run is small enough for polars' in-memory engine (twice as fast as streaming on
+    small frames) and bounds the memory of a rebuild."""
     days = sorted(set(days))
     frames = read(days)
-    # A few days (an SDK batch's): polars' in-memory engine plans and runs small frames twice as fast;
-    # a rebuild of many days streams.
-    engine: EngineType = "in-memory" if sum(f.height for f in frames.values()) <= _IN_MEMORY_ROWS else "auto"
+    computed: dict[date, DayFrames] = {}
+    for first, last in _runs(frames):
+        run = {name: frame.filter(pl.col("day").is_between(first, last)) for name, frame in frames.items()}
+        computed.update(_compute_run(run, mappings=mappings, aliases=aliases, overrides=overrides))
+    return {day: computed.get(day, DayFrames.of({})) for day in days}
+
+
+def _runs(frames: dict[str, pl.DataFrame]) -> list[tuple[date, date]]:
+    """The frames' days cut into runs of consecutive days (first, last) of at most _RUN_ROWS rows (a bigger
+    day alone)."""
+    counts = pl.concat([frame.select("day") for frame in frames.values()]).group_by("day").len().sort("day")
+    runs: list[tuple[date, date]] = []
+    rows = 0
+    for day, count in counts.iter_rows():
+        if runs and rows + count <= _RUN_ROWS:
+            runs[-1] = (runs[-1][0], day)
+            rows += count
+        else:
+            runs.append((day, day))
+            rows = count
+    return runs
+
+
+def _compute_run(
+    frames: dict[str, pl.DataFrame], *, mappings: pl.DataFrame, aliases: pl.DataFrame, overrides: pl.DataFrame
+) -> dict[date, DayFrames]:
+    """Every part of the days of `frames` (one engine pass over all of them, then the sums every part keeps)."""
+    from margin_core.engine import ledger_sums
+
+    engine: EngineType = "in-memory"
     usage, events = priced_frames(frames, aliases=aliases, overrides=overrides, engine=engine)
     led, unattributed, row_coverage = attribution_of(usage, events, mappings=mappings)
     unpriced = (
@@ -359,6 +386,7 @@ def compute_days(
         "models": models,
     }
     by_day = {name: _by_day(frame.select(PARTS[name].names())) for name, frame in collected.items()}
+    days = sorted({day for parts in by_day.values() for day in parts})
     return {day: DayFrames.of({name: parts[day] for name, parts in by_day.items() if day in parts}) for day in days}
 
 
