@@ -391,3 +391,13 @@ def _not_ready(database: str) -> Workspace:
     from margin_core.store import light
 
     raise light.NotReady(database)
+
+
+def test_days_computed_in_several_runs_equal_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Attribution is decided per provider and day: cutting the days into runs changes no number.
+    engine = _store(tmp_path)
+    one_pass = _from_scratch(engine)
+    monkeypatch.setattr(ledger_cache, "_RUN_ROWS", 12)
+    workspace = load_workspace(engine)
+    assert len(ledger_cache._runs(workspace.days.read(None))) >= 3
+    _assert_same(_from_scratch(engine), one_pass)
