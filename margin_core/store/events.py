@@ -23,10 +23,10 @@ from sqlalchemy import Connection, Engine
 
 from connectors.records import EventRecord
 from margin_core.store.db import begin_write
+from margin_core.store.light import READ_SETTINGS
 from margin_core.store.repo import (
     BUMP_VERSION,
     NEXT_DAY_VERSION,
-    READ_SETTINGS,
     bump_version,
     touch_day_sql,
     touch_days,

@@ -134,8 +134,11 @@ def run_day(moment: datetime | str | None) -> date | None:
     return (moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)).date()
 
 
+READ_SETTINGS = "SELECT key, value FROM setting"
+
+
 def settings(connection: sqlite3.Connection) -> dict[str, str]:
-    return dict(connection.execute("SELECT key, value FROM setting").fetchall())
+    return dict(connection.execute(READ_SETTINGS).fetchall())
 
 
 def price_override_rows(connection: sqlite3.Connection) -> list[tuple[Any, ...]]:

@@ -17,7 +17,15 @@ from sqlalchemy import Connection, Engine, text
 
 from margin_core import schemas
 from margin_core.store.db import read_frame, read_frames
-from margin_core.store.light import BULK, CUSTOMER_COLUMNS, SNAPSHOT, SOURCE_DAYS, as_date, day_queries
+from margin_core.store.light import (
+    BULK,
+    CUSTOMER_COLUMNS,
+    READ_SETTINGS,
+    SNAPSHOT,
+    SOURCE_DAYS,
+    as_date,
+    day_queries,
+)
 from margin_core.store.tables import PriceOverride
 
 USAGE_KEY = schemas.USAGE_KEY
@@ -345,9 +353,6 @@ def source_days(connection: Connection) -> dict[str, tuple[date, date]]:
     lookups, no scan; sources without data are left out."""
     found = {name: connection.execute(text(sql)).one() for name, sql in SOURCE_DAYS.items()}
     return {name: (as_date(row[0]), as_date(row[1])) for name, row in found.items() if row[0] is not None}
-
-
-READ_SETTINGS = "SELECT key, value FROM setting"
 
 
 def read_settings(connection: Connection) -> dict[str, str]:
